@@ -1,0 +1,30 @@
+from setuptools import find_packages, setup
+
+__version__ = '0.1.0'
+
+install_requires = [
+    'torch>=2.1',
+    'torch_geometric>=2.5',
+    'numpy',
+    'scipy',
+    'tqdm',
+]
+
+extras_require = {
+    'test': ['pytest'],
+    'plot': ['matplotlib'],
+    'sparse': ['torch_sparse'],
+    'ogb': ['ogb'],
+}
+
+setup(
+    name='torch_geometric_infodcl',
+    version=__version__,
+    description=('InfoDCL (informative-noise diffusion contrastive learning '
+                 'for recommendation) as composable PyTorch Geometric modules'),
+    python_requires='>=3.9',
+    install_requires=install_requires,
+    extras_require=extras_require,
+    packages=find_packages(include=['torch_geometric_infodcl',
+                                    'torch_geometric_infodcl.*']),
+)
