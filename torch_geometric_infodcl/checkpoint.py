@@ -1,0 +1,200 @@
+r"""Atomic checkpoint files that load with
+:obj:`torch.load(weights_only=True)`.
+
+A checkpoint is a :obj:`dict` of tensors and plain Python values (:obj:`int`,
+:obj:`float`, :obj:`bool`, :obj:`str`, :obj:`None`, and lists, tuples and
+dicts of them), saved with a format marker so that a foreign file is
+recognised as such instead of being half-understood."""
+import os
+import os.path as osp
+import random
+import tempfile
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+FORMAT_KEY = '__torch_geometric_infodcl_checkpoint__'
+FORMAT_VERSION = 1
+
+_PLAIN_TYPES = (int, float, bool, str, type(None))
+_MapLocation = Optional[Union[str, torch.device, Dict[str, str]]]
+
+
+class CheckpointError(ValueError):
+    r"""Raised when a file is not a readable checkpoint of this package."""
+
+
+def _check_loadable(value: Any, where: str) -> None:
+    # Catch at save time what `weights_only=True` would refuse at load time.
+    if isinstance(value, (Tensor, ) + _PLAIN_TYPES):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_loadable(item, f'{where}[{i}]')
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"checkpoint key {where}[{key!r}] must be a "
+                                f"str or int (got {type(key).__name__})")
+            _check_loadable(item, f'{where}[{key!r}]')
+        return
+    raise TypeError(f"checkpoint value {where} has type "
+                    f"{type(value).__name__}, which torch.load("
+                    f"weights_only=True) cannot read; store tensors or plain "
+                    f"Python values")
+
+
+def save_checkpoint(path: str, state: Dict[str, Any]) -> None:
+    r"""Saves :obj:`state` to :obj:`path` atomically: the data is written to a
+    temporary file in the same directory, flushed to disk with
+    :func:`os.fsync` and moved over :obj:`path` with :func:`os.replace`. A
+    crash at any point leaves either the previous file or the new one at
+    :obj:`path`, never a partial file.
+
+    Args:
+        path (str): The checkpoint file.
+        state (dict): Tensors and plain Python values (see the module
+            docstring); values of other types raise a :class:`TypeError`
+            naming the key.
+    """
+    if not isinstance(state, dict):
+        raise TypeError(f"'state' must be a dict (got {type(state).__name__})")
+    if FORMAT_KEY in state:
+        raise ValueError(f"'state' must not contain the reserved key "
+                         f"'{FORMAT_KEY}'")
+    _check_loadable(state, 'state')
+
+    directory = osp.dirname(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=directory,
+                                    prefix=f'.{osp.basename(path)}.',
+                                    suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save({FORMAT_KEY: FORMAT_VERSION, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        if osp.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    # Makes the rename itself durable; not supported on every platform.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str,
+                    map_location: _MapLocation = None) -> Dict[str, Any]:
+    r"""Loads a checkpoint written by :func:`save_checkpoint` with
+    :obj:`torch.load(weights_only=True)`, so that loading never executes
+    code from the file.
+
+    Raises a :class:`CheckpointError` naming the file if it is corrupt,
+    truncated, not a :obj:`torch` file, or a :obj:`torch` file that was not
+    written by :func:`save_checkpoint` (no format marker) or by a newer
+    format version.
+
+    Args:
+        path (str): The checkpoint file.
+        map_location (str or torch.device or dict, optional): Where to load
+            tensors, as in :func:`torch.load`. (default: :obj:`None`)
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"checkpoint file '{path}' does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        # torch's first sentence says what failed; the rest is advice to
+        # load with weights_only=False, which we deliberately never do.
+        reason = str(e).split('. ')[0].splitlines()[0] if str(e) else ''
+        raise CheckpointError(
+            f"'{path}' is not a readable checkpoint (corrupt or truncated "
+            f"file, or not written by torch.save with plain values): "
+            f"{type(e).__name__}: {reason}") from e
+    if not isinstance(state, dict) or FORMAT_KEY not in state:
+        raise CheckpointError(
+            f"'{path}' is a torch file but not a torch_geometric_infodcl "
+            f"checkpoint (format marker '{FORMAT_KEY}' missing)")
+    version = state.pop(FORMAT_KEY)
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise CheckpointError(
+            f"'{path}' has checkpoint format version {version!r}; this "
+            f"version of torch_geometric_infodcl reads up to "
+            f"{FORMAT_VERSION}")
+    return state
+
+
+def get_rng_states(
+        generators: Optional[Dict[str, torch.Generator]] = None
+) -> Dict[str, Any]:
+    r"""Returns the states of Python's, NumPy's and PyTorch's (CPU and CUDA)
+    global random number generators and of the given named
+    :class:`torch.Generator` objects, in a form :func:`load_checkpoint` can
+    read (tensors, ints, lists)."""
+    version, mt_state, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    states: Dict[str, Any] = {
+        'python': [version, list(mt_state), gauss],
+        'numpy': [
+            np_name,
+            torch.from_numpy(np_keys.astype(np.int64)),
+            int(np_pos),
+            int(np_has_gauss),
+            float(np_gauss),
+        ],
+        'torch': torch.get_rng_state(),
+        'cuda': (torch.cuda.get_rng_state_all()
+                 if torch.cuda.is_available() else []),
+        'generators': {},
+    }
+    for name, gen in (generators or {}).items():
+        states['generators'][name] = gen.get_state()
+    return states
+
+
+def set_rng_states(
+        states: Dict[str, Any],
+        generators: Optional[Dict[str, torch.Generator]] = None) -> None:
+    r"""Restores the states returned by :func:`get_rng_states`, including
+    those of the given named :class:`torch.Generator` objects."""
+    version, mt_state, gauss = states['python']
+    random.setstate((version, tuple(mt_state), gauss))
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = states['numpy']
+    np.random.set_state((np_name, np_keys.numpy().astype(np.uint32), np_pos,
+                         np_has_gauss, np_gauss))
+    torch.set_rng_state(states['torch'].cpu())
+    cuda_states: List[Tensor] = states['cuda']
+    if cuda_states and torch.cuda.is_available():
+        if len(cuda_states) != torch.cuda.device_count():
+            raise ValueError(f"the checkpoint holds {len(cuda_states)} CUDA "
+                             f"RNG states but {torch.cuda.device_count()} "
+                             f"CUDA devices are visible")
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states])
+    for name, gen in (generators or {}).items():
+        if name not in states['generators']:
+            raise KeyError(f"the checkpoint holds no state for the "
+                           f"generator '{name}'")
+        gen.set_state(states['generators'][name].cpu())
+
+
+def state_dict_copy(module: torch.nn.Module) -> 'OrderedDict[str, Tensor]':
+    r"""Returns a detached deep copy of :obj:`module.state_dict()`."""
+    return OrderedDict(
+        (k, v.detach().clone()) for k, v in module.state_dict().items())

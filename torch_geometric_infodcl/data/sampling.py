@@ -1,0 +1,242 @@
+import math
+from typing import Iterator, NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+
+class TrainBatch(NamedTuple):
+    r"""A mini-batch of BPR training triples :math:`(u, i^+, i^-)`.
+
+    Args:
+        user (torch.Tensor): User ids, shape :obj:`[B]`.
+        pos_item (torch.Tensor): Observed (positive) item ids, shape
+            :obj:`[B]`.
+        neg_item (torch.Tensor): Sampled negative item ids, shape :obj:`[B]`.
+    """
+    user: Tensor
+    pos_item: Tensor
+    neg_item: Tensor
+
+
+def check_bipartite_edge_index(edge_index: Tensor, num_users: int,
+                               num_items: int,
+                               name: str = 'edge_index') -> None:
+    r"""Raises a :class:`TypeError` or :class:`ValueError` naming the problem
+    if :obj:`edge_index` is not a valid (user, item) edge index of shape
+    :obj:`[2, E]` with user ids in :obj:`[0, num_users)` and item ids in
+    :obj:`[0, num_items)`."""
+    if not isinstance(edge_index, Tensor):
+        raise TypeError(f"'{name}' must be a torch.Tensor "
+                        f"(got {type(edge_index).__name__})")
+    if edge_index.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"'{name}' must hold integer ids "
+                        f"(got dtype {edge_index.dtype})")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"'{name}' must have shape [2, num_edges] "
+                         f"(got {list(edge_index.shape)})")
+    for row, (kind, bound) in enumerate([('user', num_users),
+                                         ('item', num_items)]):
+        ids = edge_index[row]
+        bad = ((ids < 0) | (ids >= bound)).nonzero().view(-1)
+        if bad.numel() > 0:
+            col = int(bad[0])
+            raise ValueError(f"'{name}' column {col} has {kind} id "
+                             f"{int(ids[col])} outside [0, {bound}) "
+                             f"({bad.numel()} such columns)")
+
+
+class NegativeSampler:
+    r"""Vectorised uniform negative sampling for BPR-style training, as used
+    by `"InfoDCL: Informative Noise Enhanced Diffusion Based Contrastive
+    Learning" <https://arxiv.org/abs/2512.16576>`_ (and LightGCN).
+
+    For a user :math:`u` with training items :math:`\mathcal{N}(u)`, a
+    negative is drawn uniformly from the items the user has not interacted
+    with:
+
+    .. math::
+        i^- \sim \mathrm{Uniform}\left(\mathcal{I} \setminus
+        \mathcal{N}(u)\right).
+
+    Candidates for all requested users are drawn at once; membership in the
+    training set is tested against the sorted keys
+    :math:`u \cdot |\mathcal{I}| + i` with :meth:`torch.searchsorted`, and
+    only the collisions are redrawn, for at most :obj:`max_rounds` vectorised
+    rounds. Collisions that survive all rounds (users who interacted with
+    most of the catalogue) are resolved exactly: the :math:`r`-th
+    non-interacted item of :math:`u`, :math:`r \sim
+    \mathrm{Uniform}\{0, \ldots, |\mathcal{I}| - |\mathcal{N}(u)| - 1\}`,
+    is found with one more :meth:`torch.searchsorted`. Every accepted sample
+    is therefore uniform over :math:`\mathcal{I} \setminus \mathcal{N}(u)`,
+    and sampling never loops over users or samples.
+
+    Args:
+        edge_index (torch.Tensor): The training (user, item) edge index of
+            shape :obj:`[2, E]`; row 0 holds user ids, row 1 item ids.
+            Sampling and batches live on its device.
+        num_users (int): The number of users.
+        num_items (int): The number of items.
+        max_rounds (int, optional): The number of rejection rounds before
+            the remaining collisions are resolved exactly (:obj:`0` samples
+            exactly from the start). (default: :obj:`5`)
+    """
+    def __init__(self, edge_index: Tensor, num_users: int, num_items: int,
+                 max_rounds: int = 5) -> None:
+        for name, value in [('num_users', num_users),
+                            ('num_items', num_items)]:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"'{name}' must be an int "
+                                f"(got {type(value).__name__})")
+            if value <= 0:
+                raise ValueError(f"'{name}' must be positive (got {value})")
+        if isinstance(max_rounds, bool) or not isinstance(max_rounds, int):
+            raise TypeError(f"'max_rounds' must be an int "
+                            f"(got {type(max_rounds).__name__})")
+        if max_rounds < 0:
+            raise ValueError(f"'max_rounds' must be >= 0 (got {max_rounds})")
+        check_bipartite_edge_index(edge_index, num_users, num_items)
+        if edge_index.size(1) == 0:
+            raise ValueError("'edge_index' has no training interactions")
+
+        self.edge_index = edge_index.long()
+        self.num_users = num_users
+        self.num_items = num_items
+        self.max_rounds = max_rounds
+        self._build_index()
+
+    def _build_index(self) -> None:
+        user, item = self.edge_index
+        # Sorted unique keys: duplicates of an interaction count once.
+        self.keys = torch.unique(user * self.num_items + item)
+        key_user = torch.div(self.keys, self.num_items, rounding_mode='floor')
+        key_item = self.keys - key_user * self.num_items
+
+        self.degree = torch.bincount(key_user, minlength=self.num_users)
+        self.rowptr = torch.cumsum(self.degree, 0) - self.degree
+        full = (self.degree >= self.num_items).nonzero().view(-1)
+        if full.numel() > 0:
+            raise ValueError(
+                f"user {int(full[0])} has interacted with all "
+                f"{self.num_items} items, so no negative item exists for it "
+                f"({full.numel()} such users)")
+
+        # For the k-th smallest training item s_k of a user, s_k - k is the
+        # number of non-interacted items below s_k. These "gap" keys are
+        # sorted, which lets `_sample_exact` invert rank -> item.
+        rank_in_row = torch.arange(self.keys.numel(),
+                                   device=self.keys.device)
+        rank_in_row = rank_in_row - self.rowptr[key_user]
+        self.gap_keys = key_user * self.num_items + (key_item - rank_in_row)
+
+    @property
+    def num_edges(self) -> int:
+        r"""The number of training interactions (one epoch's samples)."""
+        return self.edge_index.size(1)
+
+    def num_batches(self, batch_size: int) -> int:
+        r"""The number of mini-batches of one epoch."""
+        return math.ceil(self.num_edges / batch_size)
+
+    def is_interacted(self, user: Tensor, item: Tensor) -> Tensor:
+        r"""Returns a boolean mask telling which :obj:`(user, item)` pairs
+        are training interactions."""
+        query = user * self.num_items + item
+        pos = torch.searchsorted(self.keys, query)
+        pos = pos.clamp(max=self.keys.numel() - 1)
+        return self.keys[pos] == query
+
+    def sample(self, user: Tensor,
+               generator: Optional[torch.Generator] = None) -> Tensor:
+        r"""Draws one negative item for every entry of :obj:`user`.
+
+        Args:
+            user (torch.Tensor): User ids, shape :obj:`[B]`.
+            generator (torch.Generator, optional): The random number
+                generator; it must live on the sampler's device.
+                (default: :obj:`None`)
+        """
+        self._check_generator(generator)
+        user = user.to(self.keys.device, torch.long)
+        if user.numel() > 0:
+            low, high = torch.aminmax(user)
+            if int(low) < 0 or int(high) >= self.num_users:
+                raise ValueError(f"'user' holds ids outside [0, "
+                                 f"{self.num_users}) (min {int(low)}, max "
+                                 f"{int(high)})")
+        item = self._randint(self.num_items, user.numel(), generator)
+        collide = self.is_interacted(user, item).nonzero().view(-1)
+        for _ in range(self.max_rounds):
+            if collide.numel() == 0:
+                return item
+            redraw = self._randint(self.num_items, collide.numel(), generator)
+            item[collide] = redraw
+            still = self.is_interacted(user[collide], redraw)
+            collide = collide[still]
+        if collide.numel() > 0:
+            item[collide] = self._sample_exact(user[collide], generator)
+        return item
+
+    def _sample_exact(self, user: Tensor,
+                      generator: Optional[torch.Generator]) -> Tensor:
+        num_free = self.num_items - self.degree[user]
+        # A 62-bit draw reduced modulo num_free: the modulo bias is below
+        # num_items / 2**62, i.e. negligible, and no float64 is needed.
+        rank = self._randint(2**62, user.numel(), generator) % num_free
+        # Training items of `user` that precede the rank-th free item are
+        # exactly those whose gap key is <= rank.
+        query = user * self.num_items + rank
+        num_before = torch.searchsorted(self.gap_keys, query, right=True)
+        return rank + (num_before - self.rowptr[user])
+
+    def epoch_batches(
+        self,
+        batch_size: int,
+        generator: Optional[torch.Generator] = None,
+    ) -> Iterator[TrainBatch]:
+        r"""Yields one epoch of :class:`TrainBatch` objects: every training
+        interaction exactly once, in a random order, each paired with one
+        sampled negative item. The last batch may be smaller.
+
+        Args:
+            batch_size (int): The number of interactions per batch.
+            generator (torch.Generator, optional): The random number
+                generator for the order and the negatives.
+                (default: :obj:`None`)
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise TypeError(f"'batch_size' must be an int "
+                            f"(got {type(batch_size).__name__})")
+        if batch_size <= 0:
+            raise ValueError(f"'batch_size' must be positive "
+                             f"(got {batch_size})")
+        self._check_generator(generator)
+        # Sample the whole epoch at once: a handful of kernels instead of a
+        # handful per batch.
+        perm = torch.randperm(self.num_edges, generator=generator,
+                              device=self.keys.device)
+        user, pos_item = self.edge_index[:, perm]
+        neg_item = self.sample(user, generator)
+        for start in range(0, self.num_edges, batch_size):
+            end = start + batch_size
+            yield TrainBatch(user[start:end], pos_item[start:end],
+                             neg_item[start:end])
+
+    def _randint(self, high: int, size: int,
+                 generator: Optional[torch.Generator]) -> Tensor:
+        return torch.randint(high, (size, ), generator=generator,
+                             device=self.keys.device)
+
+    def _check_generator(self, generator: Optional[torch.Generator]) -> None:
+        if generator is None:
+            return
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"'generator' must be a torch.Generator "
+                            f"(got {type(generator).__name__})")
+        if generator.device.type != self.keys.device.type:
+            raise ValueError(f"'generator' lives on {generator.device} but "
+                             f"the sampler on {self.keys.device}")
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(num_users={self.num_users}, '
+                f'num_items={self.num_items}, num_edges={self.num_edges})')

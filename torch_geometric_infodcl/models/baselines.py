@@ -1,0 +1,289 @@
+from typing import Dict, Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch.nn import Embedding
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.nn.models import LightGCN
+from torch_geometric.utils import to_torch_csr_tensor
+
+from torch_geometric_infodcl.data.sampling import (
+    TrainBatch,
+    check_bipartite_edge_index,
+)
+from torch_geometric_infodcl.nn.lightgcn_inference import LightGCNInference
+from torch_geometric_infodcl.nn.losses import bpr_loss, l2_reg_loss
+
+
+def _check_sizes(num_users: int, num_items: int, dim: int, num_layers: int,
+                 reg_weight: float) -> None:
+    for name, value, low in [('num_users', num_users, 1),
+                             ('num_items', num_items, 1), ('dim', dim, 1),
+                             ('num_layers', num_layers, 0)]:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"'{name}' must be an int "
+                            f"(got {type(value).__name__})")
+        if value < low:
+            raise ValueError(f"'{name}' must be >= {low} (got {value})")
+    if isinstance(reg_weight, bool) or not isinstance(reg_weight,
+                                                      (int, float)):
+        raise TypeError(f"'reg_weight' must be a float "
+                        f"(got {type(reg_weight).__name__})")
+    if not reg_weight >= 0 or reg_weight == float('inf'):
+        raise ValueError(f"'reg_weight' must be finite and >= 0 "
+                         f"(got {reg_weight})")
+
+
+def _check_batch(batch: TrainBatch, num_users: int, num_items: int) -> None:
+    if not isinstance(batch, TrainBatch):
+        raise TypeError(f"'batch' must be a TrainBatch "
+                        f"(got {type(batch).__name__})")
+    size = batch.user.size()
+    if batch.pos_item.size() != size or batch.neg_item.size() != size:
+        raise ValueError(f"batch fields must have the same shape (got user "
+                         f"{list(size)}, pos_item "
+                         f"{list(batch.pos_item.size())}, neg_item "
+                         f"{list(batch.neg_item.size())})")
+    if batch.user.numel() == 0:
+        raise ValueError("'batch' is empty")
+    for name, ids, bound in [('user', batch.user, num_users),
+                             ('pos_item', batch.pos_item, num_items),
+                             ('neg_item', batch.neg_item, num_items)]:
+        low, high = torch.aminmax(ids)
+        if int(low) < 0 or int(high) >= bound:
+            raise ValueError(f"batch.{name} holds ids outside [0, {bound}) "
+                             f"(min {int(low)}, max {int(high)})")
+
+
+class MFBPR(torch.nn.Module):
+    r"""Matrix factorisation trained with the Bayesian Personalized Ranking
+    loss, the graph-free backbone of `"InfoDCL: Informative Noise Enhanced
+    Diffusion Based Contrastive Learning"
+    <https://arxiv.org/abs/2512.16576>`_ without its diffusion channels.
+
+    Users and items are embedded in tables :math:`\mathbf{P}` and
+    :math:`\mathbf{E}` (initialised :math:`\mathcal{N}(0, 0.1^2)`) and trained
+    on raw embeddings, without the graph:
+
+    .. math::
+        \mathcal{L} = \frac{1}{B} \sum_{b=1}^{B}
+        \mathrm{softplus}\left(\mathbf{p}_u^{\top}\mathbf{e}_{i^-} -
+        \mathbf{p}_u^{\top}\mathbf{e}_{i^+}\right) + \lambda
+        \frac{1}{2B} \left( \| \mathbf{P}_{u} \|_F^2 +
+        \| \mathbf{E}_{i^+} \|_F^2 + \| \mathbf{E}_{i^-} \|_F^2 \right)
+
+    where the norms run over the batch rows. At inference only,
+    :meth:`embeddings` propagates the tables with
+    :class:`~torch_geometric_infodcl.nn.lightgcn_inference.LightGCNInference`
+    over the training graph (:obj:`num_layers=0` gives plain MF).
+
+    Args:
+        num_users (int): The number of users.
+        num_items (int): The number of items.
+        dim (int, optional): The embedding size. (default: :obj:`64`)
+        num_layers (int, optional): The number of propagation layers used at
+            inference. (default: :obj:`2`)
+        reg_weight (float, optional): The L2 weight :math:`\lambda`.
+            (default: :obj:`1e-4`)
+    """
+    def __init__(self, num_users: int, num_items: int, dim: int = 64,
+                 num_layers: int = 2, reg_weight: float = 1e-4) -> None:
+        super().__init__()
+        _check_sizes(num_users, num_items, dim, num_layers, reg_weight)
+        self.num_users = num_users
+        self.num_items = num_items
+        self.dim = dim
+        self.num_layers = num_layers
+        self.reg_weight = float(reg_weight)
+        self.user_emb = Embedding(num_users, dim)
+        self.item_emb = Embedding(num_items, dim)
+        self.propagation = LightGCNInference(num_layers)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r"""Resets all learnable parameters of the module."""
+        torch.nn.init.normal_(self.user_emb.weight, std=0.1)
+        torch.nn.init.normal_(self.item_emb.weight, std=0.1)
+        self.propagation.reset_parameters()
+
+    def forward(self, user: Tensor, item: Tensor) -> Tensor:
+        r"""Returns the training scores :math:`\mathbf{p}_u^{\top}
+        \mathbf{e}_i` of the pairs :obj:`(user, item)` on raw embeddings."""
+        return (self.user_emb(user) * self.item_emb(item)).sum(dim=-1)
+
+    def loss(self, batch: TrainBatch) -> Tuple[Tensor, Dict[str, Tensor]]:
+        r"""Computes the training objective on a batch of triples.
+
+        Returns:
+            The total :math:`\mathcal{L}` and the unweighted terms
+            :obj:`bpr` and :obj:`reg`.
+        """
+        _check_batch(batch, self.num_users, self.num_items)
+        user = self.user_emb(batch.user)
+        pos = self.item_emb(batch.pos_item)
+        neg = self.item_emb(batch.neg_item)
+        bpr = bpr_loss((user * pos).sum(-1), (user * neg).sum(-1))
+        reg = l2_reg_loss(user, pos, neg, batch_size=batch.user.numel())
+        return bpr + self.reg_weight * reg, dict(bpr=bpr, reg=reg)
+
+    def embeddings(
+        self,
+        edge_index: Optional[Tensor] = None,
+    ) -> Tuple[Tensor, Tensor]:
+        r"""Returns the user and item embeddings used for scoring: the tables
+        propagated over the (user, item) training :obj:`edge_index` (the raw
+        tables when :obj:`num_layers=0` or :obj:`edge_index` is
+        :obj:`None`)."""
+        user, item = self.user_emb.weight, self.item_emb.weight
+        if self.num_layers == 0 or edge_index is None:
+            return user, item
+        return self.propagation((user, item), edge_index)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.num_users}, '
+                f'{self.num_items}, dim={self.dim}, '
+                f'num_layers={self.num_layers})')
+
+
+class PyGLightGCN(torch.nn.Module):
+    r"""PyG's :class:`~torch_geometric.nn.models.LightGCN` (`"LightGCN:
+    Simplifying and Powering Graph Convolution Network for Recommendation"
+    <https://arxiv.org/abs/2002.02126>`_) behind the model protocol of
+    `"InfoDCL: Informative Noise Enhanced Diffusion Based Contrastive
+    Learning" <https://arxiv.org/abs/2512.16576>`_, trained as PyG's
+    :obj:`examples/lightgcn.py` trains it.
+
+    Users are nodes :math:`0, \ldots, |\mathcal{U}|-1` and items nodes
+    :math:`|\mathcal{U}|, \ldots, |\mathcal{U}|+|\mathcal{I}|-1` of one
+    homogeneous graph holding every training edge in both directions. The
+    propagated embeddings :math:`\mathbf{x}` of
+    :meth:`~torch_geometric.nn.models.LightGCN.get_embedding` are trained with
+    :meth:`~torch_geometric.nn.models.LightGCN.recommendation_loss`:
+
+    .. math::
+        \mathcal{L} = \frac{1}{B} \sum_{b=1}^{B}
+        -\ln \sigma\left(\mathbf{x}_u^{\top}\mathbf{x}_{i^+} -
+        \mathbf{x}_u^{\top}\mathbf{x}_{i^-}\right) + \frac{\lambda}{B}
+        \| \mathbf{X}^{(0)}_{\mathcal{B}} \|_F^2
+
+    where :math:`\mathcal{B}` is the set of distinct nodes of the batch
+    (PyG's :obj:`node_id=edge_label_index.unique()`, no factor
+    :math:`\frac{1}{2}`). Initialisation is PyG's (Xavier uniform).
+
+    The propagation graph for training is given once, either at
+    construction (:obj:`edge_index`) or lazily with :meth:`set_graph`
+    (:class:`~torch_geometric_infodcl.train.Trainer` calls it with the
+    training edges); :meth:`loss` raises an error while no graph is set. The
+    graph is normalised once,
+    :math:`\mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}`, and kept as a
+    sparse CSR matrix (a non-persistent buffer, so it follows
+    :meth:`~torch.nn.Module.to` but stays out of the
+    :meth:`~torch.nn.Module.state_dict`): the same embeddings as
+    :class:`~torch_geometric.nn.models.LightGCN` on the :obj:`edge_index`,
+    without re-normalising at every layer of every step.
+
+    Args:
+        num_users (int): The number of users.
+        num_items (int): The number of items.
+        dim (int, optional): The embedding size. (default: :obj:`64`)
+        num_layers (int, optional): The number of
+            :class:`~torch_geometric.nn.conv.LGConv` layers.
+            (default: :obj:`3`)
+        reg_weight (float, optional): PyG's :obj:`lambda_reg`.
+            (default: :obj:`1e-4`)
+        edge_index (torch.Tensor, optional): The (user, item) training edges
+            :obj:`[2, E]` to train on. (default: :obj:`None`)
+    """
+    def __init__(self, num_users: int, num_items: int, dim: int = 64,
+                 num_layers: int = 3, reg_weight: float = 1e-4,
+                 edge_index: Optional[Tensor] = None) -> None:
+        super().__init__()
+        _check_sizes(num_users, num_items, dim, num_layers, reg_weight)
+        self.num_users = num_users
+        self.num_items = num_items
+        self.dim = dim
+        self.num_layers = num_layers
+        self.reg_weight = float(reg_weight)
+        # `normalize=False`: the adjacency handed over is normalised already.
+        self.lightgcn = LightGCN(num_users + num_items, dim, num_layers,
+                                 normalize=False)
+        self.register_buffer('adj', None, persistent=False)
+        if edge_index is not None:
+            self.set_graph(edge_index)
+
+    def reset_parameters(self) -> None:
+        r"""Resets all learnable parameters of the module."""
+        self.lightgcn.reset_parameters()
+
+    def homogeneous_edge_index(self, edge_index: Tensor) -> Tensor:
+        r"""Maps (user, item) edges to the homogeneous graph: items are
+        offset by :obj:`num_users` and every edge appears in both
+        directions."""
+        check_bipartite_edge_index(edge_index, self.num_users,
+                                   self.num_items)
+        user, item = edge_index.long()
+        item = item + self.num_users
+        return torch.stack([torch.cat([user, item]), torch.cat([item, user])])
+
+    def normalized_adjacency(self, edge_index: Tensor) -> Tensor:
+        r"""Returns :math:`\mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}` of
+        the homogeneous graph of the (user, item) :obj:`edge_index` as a
+        sparse CSR matrix, normalised as
+        :class:`~torch_geometric.nn.conv.LGConv` does."""
+        num_nodes = self.num_users + self.num_items
+        graph = self.homogeneous_edge_index(edge_index)
+        graph, weight = gcn_norm(graph, None, num_nodes, add_self_loops=False,
+                                 dtype=self.lightgcn.embedding.weight.dtype)
+        return to_torch_csr_tensor(graph, weight, (num_nodes, num_nodes))
+
+    def set_graph(self, edge_index: Tensor) -> None:
+        r"""Sets the (user, item) training edges :obj:`[2, E]` that
+        :meth:`loss` propagates over."""
+        self.adj = self.normalized_adjacency(edge_index)
+
+    def forward(self, user: Tensor, item: Tensor) -> Tensor:
+        r"""Returns the scores :math:`\mathbf{x}_u^{\top}\mathbf{x}_i` of the
+        pairs :obj:`(user, item)`, propagated over the training graph."""
+        return self.lightgcn(self._training_graph(),
+                             torch.stack([user, item + self.num_users]))
+
+    def loss(self, batch: TrainBatch) -> Tuple[Tensor, Dict[str, Tensor]]:
+        r"""Computes PyG's recommendation loss on a batch of triples.
+
+        Returns:
+            The total and the terms :obj:`bpr` and :obj:`reg` (the weighted
+            L2 part, i.e. total minus BPR).
+        """
+        _check_batch(batch, self.num_users, self.num_items)
+        user = batch.user.long()
+        pos = batch.pos_item.long() + self.num_users
+        neg = batch.neg_item.long() + self.num_users
+        edge_label_index = torch.stack(
+            [torch.cat([user, user]), torch.cat([pos, neg])])
+        rank = self.lightgcn(self._training_graph(), edge_label_index)
+        pos_rank, neg_rank = rank.chunk(2)
+        total = self.lightgcn.recommendation_loss(
+            pos_rank, neg_rank, node_id=edge_label_index.unique(),
+            lambda_reg=self.reg_weight)
+        bpr = bpr_loss(pos_rank, neg_rank)
+        return total, dict(bpr=bpr, reg=total - bpr)
+
+    def embeddings(self, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""Returns the user and item embeddings of
+        :meth:`~torch_geometric.nn.models.LightGCN.get_embedding` over the
+        (user, item) :obj:`edge_index`."""
+        adj = self.normalized_adjacency(edge_index)
+        out = self.lightgcn.get_embedding(adj)
+        return out[:self.num_users], out[self.num_users:]
+
+    def _training_graph(self) -> Tensor:
+        if self.adj is None:
+            raise ValueError(
+                "PyGLightGCN has no training graph: pass 'edge_index' to the "
+                "constructor or call set_graph(edge_index) before training")
+        return self.adj
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.num_users}, '
+                f'{self.num_items}, dim={self.dim}, '
+                f'num_layers={self.num_layers})')
