@@ -1,0 +1,307 @@
+import math
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from torch import Tensor
+
+EdgeIndexes = Union[Tensor, Sequence[Tensor]]
+
+METRIC_NAMES = ('recall', 'ndcg', 'precision', 'hit', 'mrr')
+
+
+# Validation ##################################################################
+
+
+def _check_embeddings(user_emb: Tensor, item_emb: Tensor) -> None:
+    for name, emb in (('user_emb', user_emb), ('item_emb', item_emb)):
+        if not isinstance(emb, Tensor):
+            raise TypeError(f"'{name}' must be a torch.Tensor "
+                            f"(got {type(emb).__name__})")
+        if emb.dim() != 2:
+            raise ValueError(f"'{name}' must have shape [num_nodes, dim] "
+                             f"(got {list(emb.shape)})")
+        if not emb.is_floating_point():
+            raise TypeError(f"'{name}' must be a floating-point tensor "
+                            f"(got dtype {emb.dtype})")
+        finite = torch.isfinite(emb).all(dim=1)
+        if not bool(finite.all()):
+            row = int((~finite).nonzero()[0, 0])
+            raise ValueError(f"'{name}' holds NaN or inf values "
+                             f"(first in row {row})")
+    if user_emb.size(1) != item_emb.size(1):
+        raise ValueError(f"'user_emb' and 'item_emb' must have the same "
+                         f"dimension (got {user_emb.size(1)} and "
+                         f"{item_emb.size(1)})")
+    if user_emb.device != item_emb.device:
+        raise ValueError(f"'user_emb' and 'item_emb' must be on the same "
+                         f"device (got {user_emb.device} and "
+                         f"{item_emb.device})")
+
+
+def _sorted_unique(key: Tensor) -> Tensor:
+    # Loaders usually emit pairs sorted by user: skip the sort then.
+    if key.numel() > 1 and not bool((key[1:] >= key[:-1]).all()):
+        key = torch.sort(key).values
+    return torch.unique_consecutive(key)
+
+
+def _pair_keys(edge_index: Tensor, num_users: int, num_items: int,
+               name: str) -> Tensor:
+    r"""Validates :obj:`edge_index` and returns its
+    :obj:`user * num_items + item` keys (unsorted, as given)."""
+    if not isinstance(edge_index, Tensor):
+        raise TypeError(f"'{name}' must be a torch.Tensor "
+                        f"(got {type(edge_index).__name__})")
+    if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+        raise TypeError(f"'{name}' must hold integer ids "
+                        f"(got dtype {edge_index.dtype})")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"'{name}' must have shape [2, num_pairs] "
+                         f"(got {list(edge_index.shape)})")
+    edge_index = edge_index.long()
+    for row, kind, bound in ((0, 'user', num_users), (1, 'item', num_items)):
+        bad = (edge_index[row] < 0) | (edge_index[row] >= bound)
+        if bool(bad.any()):
+            col = int(bad.nonzero()[0, 0])
+            raise ValueError(
+                f"'{name}[{row}]' holds {kind} id "
+                f"{int(edge_index[row, col])} at column {col}, outside "
+                f"[0, {bound}) given the {kind} embeddings")
+    return edge_index[0] * num_items + edge_index[1]
+
+
+def _exclude_keys(exclude_edge_index: Optional[EdgeIndexes], num_users: int,
+                  num_items: int, device: torch.device) -> Tensor:
+    if exclude_edge_index is None:
+        return torch.empty(0, dtype=torch.long, device=device)
+    if isinstance(exclude_edge_index, Tensor):
+        exclude_edge_index = [exclude_edge_index]
+    if not isinstance(exclude_edge_index, (list, tuple)):
+        raise TypeError(f"'exclude_edge_index' must be a tensor or a list / "
+                        f"tuple of tensors (got "
+                        f"{type(exclude_edge_index).__name__})")
+    keys = [
+        _pair_keys(ei.to(device), num_users, num_items,
+                   f'exclude_edge_index[{j}]')
+        for j, ei in enumerate(exclude_edge_index)
+    ]
+    if len(keys) == 0:
+        return torch.empty(0, dtype=torch.long, device=device)
+    return _sorted_unique(torch.cat(keys))
+
+
+def _check_ks(ks: Sequence[int], num_items: int) -> List[int]:
+    if isinstance(ks, int):
+        ks = (ks, )
+    ks = [int(k) for k in ks]
+    if len(ks) == 0 or min(ks) <= 0:
+        raise ValueError(f"'ks' must hold positive integers (got {ks})")
+    if max(ks) > num_items:
+        raise ValueError(f"'ks' holds K={max(ks)}, larger than the number "
+                         f"of items ({num_items})")
+    return sorted(set(ks))
+
+
+def _check_overlap(target_keys: Tensor, exclude_keys: Tensor,
+                   num_items: int) -> None:
+    if exclude_keys.numel() == 0:
+        return
+    # Both key sets are sorted: a binary search finds the shared pairs.
+    pos = torch.searchsorted(exclude_keys, target_keys)
+    pos = pos.clamp(max=exclude_keys.numel() - 1)
+    shared = target_keys[exclude_keys[pos] == target_keys]
+    if shared.numel() > 0:
+        key = int(shared[0])
+        raise ValueError(
+            f"{shared.numel()} target (user, item) pairs are also in "
+            f"'exclude_edge_index' (first: user {key // num_items}, item "
+            f"{key % num_items}); a masked item can never be retrieved")
+
+
+# Scoring #####################################################################
+
+
+def _chunk_slice(sorted_rank: Tensor, start: int, end: int) -> slice:
+    r"""The positions of :obj:`sorted_rank` that fall into
+    :obj:`[start, end)`."""
+    bounds = torch.tensor([start, end], device=sorted_rank.device)
+    lo, hi = torch.searchsorted(sorted_rank, bounds).tolist()
+    return slice(lo, hi)
+
+
+def _ranked_hits(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    users: Tensor,
+    target_rank: Tensor,
+    target_item: Tensor,
+    exclude_rank: Tensor,
+    exclude_item: Tensor,
+    start: int,
+    end: int,
+    max_k: int,
+) -> Tensor:
+    r"""Scores every item for users :obj:`users[start:end]`, masks excluded
+    pairs and returns whether each of the top-:obj:`max_k` items is a
+    target, as a :obj:`[end - start, max_k]` boolean matrix."""
+    num_items = item_emb.size(0)
+    scores = user_emb[users[start:end]] @ item_emb.t()
+    # Pairs are sorted by rank, so the chunk's pairs form one slice; flat
+    # positions (local_rank * num_items + item) address the score block.
+    part = _chunk_slice(exclude_rank, start, end)
+    flat = (exclude_rank[part] - start) * num_items + exclude_item[part]
+    scores.view(-1)[flat] = -math.inf
+    top_index = scores.topk(max_k, dim=1).indices
+    part = _chunk_slice(target_rank, start, end)
+    target_flat = (target_rank[part] - start) * num_items + target_item[part]
+    local = torch.arange(end - start, device=scores.device).view(-1, 1)
+    top_flat = local * num_items + top_index
+    pos = torch.searchsorted(target_flat, top_flat)
+    pos = pos.clamp(max=target_flat.numel() - 1)
+    return target_flat[pos] == top_flat
+
+
+def _per_user_metrics(hits: Tensor, num_targets: Tensor,
+                      ks: Sequence[int]) -> Dict[str, Tensor]:
+    r"""Per-user metric values from the top-:math:`K` hit matrix."""
+    hits = hits.double()
+    max_k = hits.size(1)
+    position = torch.arange(1, max_k + 1, dtype=torch.float64,
+                            device=hits.device)
+    discount = 1.0 / torch.log2(position + 1)
+    # idcg[m] = sum of the first m discounts (m = 0 .. max_k).
+    idcg = torch.cat([discount.new_zeros(1), discount.cumsum(0)])
+    out = {}
+    for k in ks:
+        top = hits[:, :k]
+        num_hits = top.sum(dim=1)
+        out[f'recall@{k}'] = num_hits / num_targets
+        out[f'ndcg@{k}'] = ((top * discount[:k]).sum(dim=1) /
+                            idcg[num_targets.clamp(max=k).long()])
+        out[f'precision@{k}'] = num_hits / k
+        out[f'hit@{k}'] = (num_hits > 0).double()
+        out[f'mrr@{k}'] = (top / position[:k]).max(dim=1).values
+    return out
+
+
+def full_rank_metrics(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    target_edge_index: Tensor,
+    exclude_edge_index: Optional[EdgeIndexes] = None,
+    ks: Sequence[int] = (10, 20, 50),
+    batch_size: int = 2048,
+    protocol: str = 'standard',
+) -> Dict[str, float]:
+    r"""Full-ranking top-:math:`K` evaluation for recommendation, as used by
+    the `"InfoDCL: Informative Noise Enhanced Diffusion Based Contrastive
+    Learning" <https://arxiv.org/abs/2512.16576>`_ paper. Every user with at
+    least one target scores all items by the inner product
+    :math:`\mathbf{u}^{\top}\mathbf{i}`, items in
+    :obj:`exclude_edge_index` (*e.g.*, training and validation items) are
+    masked, and with :math:`T_u` the targets and :math:`h_{u,r} \in \{0, 1\}`
+    whether the item at rank :math:`r` is a target
+
+    .. math::
+        \textrm{Recall@}K = \frac{\sum_{r \le K} h_{u,r}}{|T_u|}, \quad
+        \textrm{Precision@}K = \frac{\sum_{r \le K} h_{u,r}}{K}, \quad
+        \textrm{NDCG@}K = \frac{\sum_{r \le K} h_{u,r} / \log_2(r + 1)}
+        {\sum_{r \le \min(|T_u|, K)} 1 / \log_2(r + 1)},
+
+    :math:`\textrm{Hit@}K = [\sum_{r \le K} h_{u,r} > 0]` and
+    :math:`\textrm{MRR@}K = 1 / \min\{r \le K : h_{u,r} = 1\}` (0 without a
+    hit). Pairs are sets (duplicates count once); users with targets but no
+    excluded items (*e.g.*, no training interactions) are scored like all
+    others; ties in scores are broken by :func:`torch.topk`.
+
+    Bad input raises a :class:`ValueError` (or :class:`TypeError`): a
+    target pair that is also excluded (the message gives the number of such
+    pairs), NaN or inf in the embeddings, mismatching embedding sizes, ids
+    outside the embedding tables, or a :math:`K` above :obj:`num_items`.
+
+    With :obj:`protocol="standard"` every metric is the mean over users.
+    :obj:`protocol="reference"` mimics the official code for comparison with
+    its numbers only: users with targets are taken in id order and cut into
+    batches of :obj:`batch_size`, each batch's per-user mean is rounded to
+    4 decimals, and the batch means are averaged without weights (the last,
+    smaller batch is over-weighted).
+
+    Args:
+        user_emb (torch.Tensor): User embeddings :obj:`[num_users, d]`.
+        item_emb (torch.Tensor): Item embeddings :obj:`[num_items, d]`.
+        target_edge_index (torch.Tensor): Held-out :obj:`(user, item)` pairs
+            :obj:`[2, num_targets]`.
+        exclude_edge_index (torch.Tensor or list, optional): Pairs (or a
+            list / tuple of pair tensors) whose items are never
+            recommended. Must not share a pair with the targets.
+            (default: :obj:`None`)
+        ks (Sequence[int], optional): Cut-offs :math:`K`, each at most
+            :obj:`num_items`. (default: :obj:`(10, 20, 50)`)
+        batch_size (int, optional): Users scored per block of shape
+            :obj:`[batch_size, num_items]`. (default: :obj:`2048`)
+        protocol (str, optional): :obj:`"standard"` or :obj:`"reference"`.
+            (default: :obj:`"standard"`)
+
+    Returns:
+        A dictionary with :obj:`"recall@K"`, :obj:`"ndcg@K"`,
+        :obj:`"precision@K"`, :obj:`"hit@K"`, :obj:`"mrr@K"` for every
+        :math:`K` and :obj:`"num_users"`, the number of evaluated users.
+    """
+    if protocol not in ('standard', 'reference'):
+        raise ValueError(f"'protocol' must be 'standard' or 'reference' "
+                         f"(got {protocol!r})")
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"'batch_size' must be a positive integer "
+                         f"(got {batch_size!r})")
+    _check_embeddings(user_emb, item_emb)
+    num_users, num_items = user_emb.size(0), item_emb.size(0)
+    ks = _check_ks(ks, num_items)
+    device = user_emb.device
+    target = _sorted_unique(
+        _pair_keys(
+            target_edge_index.to(device) if isinstance(
+                target_edge_index, Tensor) else target_edge_index,
+            num_users, num_items, 'target_edge_index'))
+    if target.numel() == 0:
+        raise ValueError("'target_edge_index' holds no pairs")
+    exclude = _exclude_keys(exclude_edge_index, num_users, num_items, device)
+    _check_overlap(target, exclude, num_items)
+
+    # Evaluated users in id order; rank[u] is u's row among them (-1: none).
+    target_user, target_item = target // num_items, target % num_items
+    users, num_targets = torch.unique_consecutive(target_user,
+                                                  return_counts=True)
+    rank = torch.full((num_users, ), -1, dtype=torch.long, device=device)
+    rank[users] = torch.arange(users.numel(), device=device)
+    target_rank = rank[target_user]  # sorted, as keys are sorted by user
+    exclude_rank = rank[exclude // num_items]
+    evaluated = exclude_rank >= 0
+    exclude_rank = exclude_rank[evaluated]
+    exclude_item = exclude[evaluated] % num_items
+
+    dtype = torch.promote_types(user_emb.dtype, item_emb.dtype)
+    user_emb, item_emb = user_emb.to(dtype), item_emb.to(dtype)
+    sums = {f'{name}@{k}': 0.0 for k in ks for name in METRIC_NAMES}
+    batch_means: List[Dict[str, float]] = []
+    for start in range(0, users.numel(), batch_size):
+        end = min(start + batch_size, users.numel())
+        hits = _ranked_hits(user_emb, item_emb, users, target_rank,
+                            target_item, exclude_rank, exclude_item, start,
+                            end, max(ks))
+        values = _per_user_metrics(hits, num_targets[start:end].double(), ks)
+        for key, value in values.items():
+            sums[key] += float(value.sum())
+        batch_means.append({
+            key: round(float(value.mean()), 4)
+            for key, value in values.items()
+        })
+
+    if protocol == 'standard':
+        out = {key: total / users.numel() for key, total in sums.items()}
+    else:
+        out = {
+            key: sum(batch[key] for batch in batch_means) / len(batch_means)
+            for key in sums
+        }
+    out['num_users'] = users.numel()
+    return out
