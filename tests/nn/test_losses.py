@@ -256,3 +256,36 @@ def test_balance_loss_ratio_bad_input():
         balance_loss_ratio(rec, 0.3, 1.0, 0.6, margin=-0.1)
     with pytest.raises(TypeError, match="'rec_loss' must be a tensor"):
         balance_loss_ratio(0.5, 0.3, 1.0, 0.6)
+
+
+@pytest.mark.parametrize('scale', [0.5, 20.0])
+def test_fused_logsumexp_matmul_matches_autograd(scale):
+    from torch_geometric_infodcl.nn.losses import _LogSumExpMatmul
+    g = torch.Generator().manual_seed(0)
+    a = (scale * torch.randn(7, 5, generator=g, dtype=torch.float64))
+    c = torch.randn(11, 5, generator=g, dtype=torch.float64)
+    a1, c1 = a.clone().requires_grad_(), c.clone().requires_grad_()
+    a2, c2 = a.clone().requires_grad_(), c.clone().requires_grad_()
+    weight = torch.rand(7, generator=g, dtype=torch.float64)
+    out = _LogSumExpMatmul.apply(a1, c1)
+    ref = torch.logsumexp(a2 @ c2.t(), dim=-1)
+    assert torch.allclose(out, ref, atol=1e-10)
+    (out * weight).sum().backward()
+    (ref * weight).sum().backward()
+    assert torch.allclose(a1.grad, a2.grad, atol=1e-10)
+    assert torch.allclose(c1.grad, c2.grad, atol=1e-10)
+
+
+def test_info_nce_under_bf16_autocast_is_close_to_fp32():
+    g = torch.Generator().manual_seed(0)
+    view = torch.randn(64, 16, generator=g)
+    item_emb = torch.randn(50, 16, generator=g, requires_grad=True)
+    pos = torch.randint(50, (64, ), generator=g)
+    ref = info_nce_loss(view, item_emb, pos)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = info_nce_loss(view, item_emb, pos)
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, ref, rtol=1e-2)
+    out.backward()
+    assert item_emb.grad.dtype == torch.float32
+    assert torch.isfinite(item_emb.grad).all()

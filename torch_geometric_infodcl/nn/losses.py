@@ -149,6 +149,54 @@ def _candidate_ids(negatives: Negatives, pos_item: Tensor, num_items: int,
                     f"tensor of item ids (got {type(negatives).__name__})")
 
 
+class _LogSumExpMatmul(torch.autograd.Function):
+    r"""Row-wise :math:`\log \sum_j \exp(\mathbf{a}_b^\top \mathbf{c}_j)`
+    without keeping more than one :obj:`[B, C]` matrix.
+
+    Autograd's :obj:`logsumexp(a @ c.T)` materialises the logits, their
+    shifted copy and their exponent, and exponentiates again in backward.
+    Here the logits are exponentiated in place against a per-row upper
+    bound (Cauchy-Schwarz, so no extra pass for the row maximum when the
+    logits are bounded, as they are for cosine similarities), and backward
+    turns the saved exponents into the softmax in place before the two
+    GEMMs. Under autocast the GEMMs run in the autocast dtype while the
+    exponents and sums stay in float32.
+    """
+    # Past this bound exp(logit - bound) could underflow for every column.
+    MAX_BOUND = 30.0
+
+    @staticmethod
+    def forward(ctx, a: Tensor, c: Tensor) -> Tensor:
+        device_type = a.device.type
+        dtype = (torch.get_autocast_dtype(device_type)
+                 if torch.is_autocast_enabled(device_type) else a.dtype)
+        with torch.autocast(device_type, enabled=False):
+            a_c, c_c = a.to(dtype), c.to(dtype)
+            exp = (a_c @ c_c.t()).float()
+            bound = (a.detach().float().norm(dim=-1) *
+                     c.detach().float().norm(dim=-1).max())
+            if bool(bound.max() > _LogSumExpMatmul.MAX_BOUND):
+                bound = exp.amax(dim=-1)
+            exp.sub_(bound.unsqueeze(-1)).exp_()
+            total = exp.sum(dim=-1)
+        ctx.save_for_backward(a_c, c_c, exp, total)
+        return (total.log() + bound).to(a.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        a_c, c_c, exp, total = ctx.saved_tensors
+        # d lse_b / d logit_bj = softmax_bj, formed in place.
+        exp.mul_((grad.float() / total).unsqueeze(-1))
+        prob = exp.to(a_c.dtype)
+        grad_a = grad_c = None
+        if ctx.needs_input_grad[0]:
+            grad_a = prob @ c_c
+        if ctx.needs_input_grad[1]:
+            grad_c = prob.t() @ a_c
+        return grad_a, grad_c
+
+
 def info_nce_loss(
     view: Tensor,
     item_emb: Tensor,
@@ -213,7 +261,7 @@ def info_nce_loss(
         pos_emb = F.normalize(item_emb[pos_item], dim=-1, eps=COSINE_EPS)
 
     pos_logit = (view * pos_emb).sum(dim=-1)
-    log_denominator = torch.logsumexp(view @ cand_emb.t(), dim=-1)
+    log_denominator = _LogSumExpMatmul.apply(view, cand_emb)
     if candidates is not None:
         # A positive outside the shared set is added to its own row only.
         index = torch.searchsorted(candidates, pos_item).clamp_(
