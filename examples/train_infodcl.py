@@ -189,6 +189,12 @@ def model_kwargs(args: argparse.Namespace) -> dict:
                 reg_weight=args.baseline_reg)
 
 
+def peak_rss_mb() -> float:
+    r"""Peak resident memory of this process (Linux reports KiB)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def print_table(result: dict):
     keys = [k for k in result['test'] if '@' in k]
     print(f"\n{'metric':<14}{'valid':>10}{'test':>10}")
@@ -281,7 +287,7 @@ def main(argv=None) -> dict:
     result = trainer.fit()
     result = dict(dataset=args.dataset, model=args.model, **result,
                   metadata_seconds=metadata_seconds,
-                  config=dict(vars(args)))
+                  peak_rss_mb=peak_rss_mb(), config=dict(vars(args)))
     reference = [dict(epoch=row['epoch'], **row['extra']['reference_test'])
                  for row in result['history'] if 'extra' in row]
     if reference:

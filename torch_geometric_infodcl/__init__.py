@@ -1,1 +1,41 @@
+r"""InfoDCL (informative-noise diffusion contrastive learning for
+recommendation) as composable PyTorch Geometric modules."""
+from .nn import (
+    PSNetNoise,
+    DiffusionDenoiser,
+    LightGCNInference,
+    bpr_loss,
+    info_nce_loss,
+    reconstruction_loss,
+    l2_reg_loss,
+    balance_loss_norm,
+    balance_loss_ratio,
+)
+from .models import InfoDCL, MFBPR, PyGLightGCN
+from .data import RecommenderDataset, SimilarityMetadata, TrainBatch
+from .metrics import full_rank_metrics
+from .train import Trainer, TrainConfig
+
 __version__ = '0.1.0'
+
+__all__ = [
+    'PSNetNoise',
+    'DiffusionDenoiser',
+    'LightGCNInference',
+    'bpr_loss',
+    'info_nce_loss',
+    'reconstruction_loss',
+    'l2_reg_loss',
+    'balance_loss_norm',
+    'balance_loss_ratio',
+    'InfoDCL',
+    'MFBPR',
+    'PyGLightGCN',
+    'RecommenderDataset',
+    'SimilarityMetadata',
+    'TrainBatch',
+    'full_rank_metrics',
+    'Trainer',
+    'TrainConfig',
+    '__version__',
+]
