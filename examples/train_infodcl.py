@@ -190,7 +190,16 @@ def model_kwargs(args: argparse.Namespace) -> dict:
 
 
 def peak_rss_mb() -> float:
-    r"""Peak resident memory of this process (Linux reports KiB)."""
+    r"""Peak resident memory of this process in MiB: :obj:`VmHWM` where
+    :obj:`/proc` exists (:obj:`ru_maxrss` can carry a parent's size over
+    :obj:`exec`), else :obj:`ru_maxrss`."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
