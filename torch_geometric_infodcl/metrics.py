@@ -4,6 +4,8 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from torch import Tensor
 
+from torch_geometric_infodcl.utils import check_embedding
+
 EdgeIndexes = Union[Tensor, Sequence[Tensor]]
 
 METRIC_NAMES = ('recall', 'ndcg', 'precision', 'hit', 'mrr')
@@ -13,21 +15,8 @@ METRIC_NAMES = ('recall', 'ndcg', 'precision', 'hit', 'mrr')
 
 
 def _check_embeddings(user_emb: Tensor, item_emb: Tensor) -> None:
-    for name, emb in (('user_emb', user_emb), ('item_emb', item_emb)):
-        if not isinstance(emb, Tensor):
-            raise TypeError(f"'{name}' must be a torch.Tensor "
-                            f"(got {type(emb).__name__})")
-        if emb.dim() != 2:
-            raise ValueError(f"'{name}' must have shape [num_nodes, dim] "
-                             f"(got {list(emb.shape)})")
-        if not emb.is_floating_point():
-            raise TypeError(f"'{name}' must be a floating-point tensor "
-                            f"(got dtype {emb.dtype})")
-        finite = torch.isfinite(emb).all(dim=1)
-        if not bool(finite.all()):
-            row = int((~finite).nonzero()[0, 0])
-            raise ValueError(f"'{name}' holds NaN or inf values "
-                             f"(first in row {row})")
+    check_embedding(user_emb, 'user_emb')
+    check_embedding(item_emb, 'item_emb')
     if user_emb.size(1) != item_emb.size(1):
         raise ValueError(f"'user_emb' and 'item_emb' must have the same "
                          f"dimension (got {user_emb.size(1)} and "

@@ -12,6 +12,8 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN
 from torch_geometric.transforms import BaseTransform
 
+from torch_geometric_infodcl.utils import check_embedding
+
 EDGE_TYPE = ('user', 'interacts', 'item')
 
 BaseSpec = Union[str, Sequence[Union[Tensor, str, os.PathLike]]]
@@ -63,21 +65,7 @@ def _check_num_nodes(num_users: int, num_items: int) -> None:
 
 
 def _check_embedding(emb: Tensor, num_rows: int, name: str) -> Tensor:
-    if not isinstance(emb, Tensor):
-        raise TypeError(f"'{name}' must be a torch.Tensor "
-                        f"(got {type(emb).__name__})")
-    if emb.dim() != 2 or emb.size(0) != num_rows:
-        raise ValueError(f"'{name}' must have shape [{num_rows}, dim] "
-                         f"(got {list(emb.shape)})")
-    if not emb.is_floating_point():
-        raise TypeError(f"'{name}' must be a floating-point tensor "
-                        f"(got dtype {emb.dtype})")
-    finite = torch.isfinite(emb).all(dim=1)
-    if not bool(finite.all()):
-        row = int((~finite).nonzero()[0, 0])
-        raise ValueError(f"'{name}' holds NaN or inf values "
-                         f"(first in row {row})")
-    return emb
+    return check_embedding(emb, name, num_rows)
 
 
 def _check_positive(value: int, name: str) -> None:

@@ -19,6 +19,35 @@ class TrainBatch(NamedTuple):
     neg_item: Tensor
 
 
+def check_batch(batch: TrainBatch, num_users: int, num_items: int) -> None:
+    r"""Checks a :class:`TrainBatch` against the node counts: equal-length
+    1-D integer fields, not empty, ids in range; errors name the field."""
+    if not isinstance(batch, TrainBatch):
+        raise TypeError(f"'batch' must be a TrainBatch "
+                        f"(got {type(batch).__name__})")
+    for name in TrainBatch._fields:
+        ids = getattr(batch, name)
+        if ids.dim() != 1 or ids.is_floating_point() or \
+                ids.dtype == torch.bool:
+            raise ValueError(f"batch.{name} must be a 1-D tensor of integer "
+                             f"(int64) ids (got {ids.dtype}, shape "
+                             f"{list(ids.shape)})")
+    size = batch.user.size()
+    if batch.pos_item.size() != size or batch.neg_item.size() != size:
+        raise ValueError(f"batch fields must have the same shape (got user "
+                         f"{list(size)}, pos_item "
+                         f"{list(batch.pos_item.size())}, neg_item "
+                         f"{list(batch.neg_item.size())})")
+    if batch.user.numel() == 0:
+        raise ValueError("'batch' is empty")
+    for name, bound in (('user', num_users), ('pos_item', num_items),
+                        ('neg_item', num_items)):
+        low, high = torch.aminmax(getattr(batch, name))
+        if int(low) < 0 or int(high) >= bound:
+            raise ValueError(f"batch.{name} holds ids outside [0, {bound}) "
+                             f"(min {int(low)}, max {int(high)})")
+
+
 def check_bipartite_edge_index(edge_index: Tensor, num_users: int,
                                num_items: int,
                                name: str = 'edge_index') -> None:

@@ -9,6 +9,7 @@ from torch_geometric.utils import to_torch_csr_tensor
 
 from torch_geometric_infodcl.data.sampling import (
     TrainBatch,
+    check_batch,
     check_bipartite_edge_index,
 )
 from torch_geometric_infodcl.nn.lightgcn_inference import LightGCNInference
@@ -32,27 +33,6 @@ def _check_sizes(num_users: int, num_items: int, dim: int, num_layers: int,
     if not reg_weight >= 0 or reg_weight == float('inf'):
         raise ValueError(f"'reg_weight' must be finite and >= 0 "
                          f"(got {reg_weight})")
-
-
-def _check_batch(batch: TrainBatch, num_users: int, num_items: int) -> None:
-    if not isinstance(batch, TrainBatch):
-        raise TypeError(f"'batch' must be a TrainBatch "
-                        f"(got {type(batch).__name__})")
-    size = batch.user.size()
-    if batch.pos_item.size() != size or batch.neg_item.size() != size:
-        raise ValueError(f"batch fields must have the same shape (got user "
-                         f"{list(size)}, pos_item "
-                         f"{list(batch.pos_item.size())}, neg_item "
-                         f"{list(batch.neg_item.size())})")
-    if batch.user.numel() == 0:
-        raise ValueError("'batch' is empty")
-    for name, ids, bound in [('user', batch.user, num_users),
-                             ('pos_item', batch.pos_item, num_items),
-                             ('neg_item', batch.neg_item, num_items)]:
-        low, high = torch.aminmax(ids)
-        if int(low) < 0 or int(high) >= bound:
-            raise ValueError(f"batch.{name} holds ids outside [0, {bound}) "
-                             f"(min {int(low)}, max {int(high)})")
 
 
 class MFBPR(torch.nn.Module):
@@ -118,7 +98,7 @@ class MFBPR(torch.nn.Module):
             The total :math:`\mathcal{L}` and the unweighted terms
             :obj:`bpr` and :obj:`reg`.
         """
-        _check_batch(batch, self.num_users, self.num_items)
+        check_batch(batch, self.num_users, self.num_items)
         user = self.user_emb(batch.user)
         pos = self.item_emb(batch.pos_item)
         neg = self.item_emb(batch.neg_item)
@@ -254,7 +234,7 @@ class PyGLightGCN(torch.nn.Module):
             The total and the terms :obj:`bpr` and :obj:`reg` (the weighted
             L2 part, i.e. total minus BPR).
         """
-        _check_batch(batch, self.num_users, self.num_items)
+        check_batch(batch, self.num_users, self.num_items)
         user = batch.user.long()
         pos = batch.pos_item.long() + self.num_users
         neg = batch.neg_item.long() + self.num_users

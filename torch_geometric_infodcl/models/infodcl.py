@@ -3,7 +3,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from torch_geometric_infodcl.data.sampling import TrainBatch
+from torch_geometric_infodcl.data.sampling import TrainBatch, check_batch
 from torch_geometric_infodcl.nn.diffusion import DiffusionDenoiser
 from torch_geometric_infodcl.nn.lightgcn_inference import LightGCNInference
 from torch_geometric_infodcl.nn.losses import (
@@ -244,25 +244,6 @@ class InfoDCL(torch.nn.Module):
         r"""Returns the metadata buffer of channel :obj:`name`."""
         return getattr(self, f'metadata_{name}', None)
 
-    def _check_batch(self, batch: TrainBatch):
-        for field, bound in (('user', self.num_users),
-                             ('pos_item', self.num_items),
-                             ('neg_item', self.num_items)):
-            ids = getattr(batch, field)
-            if ids.dtype != torch.long or ids.dim() != 1:
-                raise ValueError(f"Batch field '{field}' must be a 1-D int64 "
-                                 f"tensor (got {ids.dtype}, shape "
-                                 f"{tuple(ids.shape)})")
-            if ids.numel() > 0 and (int(ids.min()) < 0
-                                    or int(ids.max()) >= bound):
-                raise ValueError(f"Batch field '{field}' holds ids outside "
-                                 f"[0, {bound}) (min {int(ids.min())}, max "
-                                 f"{int(ids.max())})")
-        if not (batch.user.numel() == batch.pos_item.numel() ==
-                batch.neg_item.numel()):
-            raise ValueError("Batch fields 'user', 'pos_item' and 'neg_item' "
-                             "must have the same length")
-
     def encode(self) -> Tuple[Tensor, Tensor]:
         r"""Returns the user and item embeddings the training losses see:
         the raw tables, or their propagation when :obj:`train_layers > 0`."""
@@ -301,7 +282,7 @@ class InfoDCL(torch.nn.Module):
             The weighted total and a dict of the unweighted named terms
             :obj:`rec`, :obj:`cl`, :obj:`bpr`, :obj:`reg`, :obj:`bal`.
         """
-        self._check_batch(batch)
+        check_batch(batch, self.num_users, self.num_items)
         user_table, item_table = self.encode()
         user = user_table[batch.user]
         pos = item_table[batch.pos_item]
