@@ -382,6 +382,26 @@ def test_resume_reaches_exactly_the_uninterrupted_result(tmp_path, crash_step):
     assert comparable(again) == comparable(reference)
 
 
+def test_resume_with_a_new_epoch_budget_ends_or_extends_the_run(tmp_path):
+    data = planted_data()
+    short = Trainer(make_model(), data, config(epochs=4)).fit()
+    full = Trainer(make_model(), data, config(epochs=8)).fit()
+
+    out = str(tmp_path)
+    crashing = Trainer(make_model(fail_at_step=31), data,  # in epoch 5
+                       config(epochs=8, output_dir=out))
+    with pytest.raises(RuntimeError, match='simulated crash'):
+        crashing.fit()
+    # Ending the run at its last checkpoint (epoch 4) gives the 4-epoch run.
+    ended = Trainer(make_model(seed=5), data,
+                    config(epochs=4, output_dir=out, resume=True)).fit()
+    assert comparable(ended) == comparable(short)
+    # A larger budget continues it to the uninterrupted 8-epoch result.
+    extended = Trainer(make_model(seed=6), data,
+                       config(epochs=8, output_dir=out, resume=True)).fit()
+    assert comparable(extended) == comparable(full)
+
+
 def test_resume_without_checkpoint_starts_fresh(tmp_path):
     data = planted_data()
     fresh = Trainer(make_model(), data, config(epochs=4)).fit()

@@ -41,7 +41,9 @@ METRIC_NAMES = ('recall', 'ndcg', 'precision', 'hit', 'mrr')
 CHECKPOINT_FILE = 'checkpoint.pt'
 METRICS_FILE = 'metrics.jsonl'
 # Fields that do not change what is computed: they may differ on resume.
-_RESUME_FREE_FIELDS = ('progress', 'output_dir', 'resume')
+# Fields that may change on resume: they do not alter the computation up to
+# the checkpoint (a new 'epochs' budget ends or extends the run).
+_RESUME_FREE_FIELDS = ('progress', 'output_dir', 'resume', 'epochs')
 
 
 def _check_int(name: str, value: Any, low: int) -> None:
@@ -399,6 +401,11 @@ class Trainer:
                                           weight_decay=cfg.weight_decay)
         self.state = self._fresh_state()
         self._prepare_output_dir()
+        if self.state['epoch'] > 0:
+            # Restored: the (possibly new) epoch budget decides whether the
+            # run goes on; an early stop stays a stop.
+            self.state['finished'] = (self.state['stopped_early'] or
+                                      self.state['epoch'] >= cfg.epochs)
 
         epoch = self.state['epoch']
         while not self.state['finished']:
