@@ -189,6 +189,21 @@ def model_kwargs(args: argparse.Namespace) -> dict:
                 reg_weight=args.baseline_reg)
 
 
+def reference_protocol_hook(data):
+    r"""The authors' protocol on test at every evaluation (train items masked
+    only, batch-averaged), stored beside the history and never used for
+    selection."""
+    store = data[EDGE]
+
+    def on_evaluate(epoch, user_emb, item_emb):
+        return {'reference_test': full_rank_metrics(
+            user_emb, item_emb, store.test_edge_index,
+            exclude_edge_index=store.edge_index, ks=(20, ),
+            batch_size=2000, protocol='reference')}
+
+    return on_evaluate
+
+
 def peak_rss_mb() -> float:
     r"""Peak resident memory of this process in MiB: :obj:`VmHWM` where
     :obj:`/proc` exists (:obj:`ru_maxrss` can carry a parent's size over
@@ -278,19 +293,8 @@ def main(argv=None) -> dict:
                     metadata_base=args.metadata_base,
                     model_kwargs={k: str(v) for k, v in
                                   model_kwargs(args).items()})
-    on_evaluate = None
-    if args.reference_protocol:
-        store = data[EDGE]
-
-        def on_evaluate(epoch, user_emb, item_emb):
-            # The authors' protocol on test: train items masked only,
-            # batch-averaged. Stored beside the history, never used for
-            # selection.
-            return {'reference_test': full_rank_metrics(
-                user_emb, item_emb, store.test_edge_index,
-                exclude_edge_index=store.edge_index, ks=(20, ),
-                batch_size=2000, protocol='reference')}
-
+    on_evaluate = (reference_protocol_hook(data)
+                   if args.reference_protocol else None)
     trainer = Trainer(model, data, config, run_info=run_info,
                       on_evaluate=on_evaluate)
     result = trainer.fit()

@@ -12,7 +12,6 @@ from torch_geometric_infodcl.nn.losses import (
     bpr_loss,
     info_nce_loss,
     l2_reg_loss,
-    reconstruction_loss,
 )
 from torch_geometric_infodcl.nn.psnet import PSNetNoise
 
