@@ -4,7 +4,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from torch_geometric_infodcl.utils import check_embedding
+from torch_geometric_infodcl.utils import check_edge_index, check_embedding
 
 EdgeIndexes = Union[Tensor, Sequence[Tensor]]
 
@@ -38,24 +38,8 @@ def _pair_keys(edge_index: Tensor, num_users: int, num_items: int,
                name: str) -> Tensor:
     r"""Validates :obj:`edge_index` and returns its
     :obj:`user * num_items + item` keys (unsorted, as given)."""
-    if not isinstance(edge_index, Tensor):
-        raise TypeError(f"'{name}' must be a torch.Tensor "
-                        f"(got {type(edge_index).__name__})")
-    if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
-        raise TypeError(f"'{name}' must hold integer ids "
-                        f"(got dtype {edge_index.dtype})")
-    if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(f"'{name}' must have shape [2, num_pairs] "
-                         f"(got {list(edge_index.shape)})")
+    check_edge_index(edge_index, num_users, num_items, name)
     edge_index = edge_index.long()
-    for row, kind, bound in ((0, 'user', num_users), (1, 'item', num_items)):
-        bad = (edge_index[row] < 0) | (edge_index[row] >= bound)
-        if bool(bad.any()):
-            col = int(bad.nonzero()[0, 0])
-            raise ValueError(
-                f"'{name}[{row}]' holds {kind} id "
-                f"{int(edge_index[row, col])} at column {col}, outside "
-                f"[0, {bound}) given the {kind} embeddings")
     return edge_index[0] * num_items + edge_index[1]
 
 

@@ -26,3 +26,29 @@ def check_embedding(emb: Tensor, name: str,
         raise ValueError(f"'{name}' holds NaN or inf values "
                          f"(first in row {row})")
     return emb
+
+
+def check_edge_index(edge_index: Tensor, num_users: int, num_items: int,
+                     name: str = 'edge_index') -> None:
+    r"""Checks that :obj:`edge_index` is an integer (user, item) edge index
+    of shape :obj:`[2, E]` with ids in range; the error names the tensor,
+    the first bad column, the id and the count of bad columns."""
+    if not isinstance(edge_index, Tensor):
+        raise TypeError(f"'{name}' must be a torch.Tensor "
+                        f"(got {type(edge_index).__name__})")
+    if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+        raise TypeError(f"'{name}' must hold integer ids "
+                        f"(got dtype {edge_index.dtype})")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"'{name}' must have shape [2, num_edges] "
+                         f"(got {list(edge_index.shape)})")
+    for row, (kind, bound) in enumerate([('user', num_users),
+                                         ('item', num_items)]):
+        ids = edge_index[row]
+        bad = ((ids < 0) | (ids >= bound)).nonzero().view(-1)
+        if bad.numel() > 0:
+            col = int(bad[0])
+            raise ValueError(f"'{name}' column {col} has {kind} id "
+                             f"{int(ids[col])} outside [0, {bound}) "
+                             f"({bad.numel()} such columns; "
+                             f"num_{kind}s={bound})")

@@ -321,9 +321,9 @@ def test_transform_npy_paths(tiny, tmp_path):
 def test_bad_inputs(tiny):
     edge_index, ub, ib = (tiny['edge_index'], tiny['user_base'],
                           tiny['item_base'])
-    with pytest.raises(ValueError, match=r"user id 6 at column 2"):
+    with pytest.raises(ValueError, match=r"column 2 has user id 6"):
         social_metadata(torch.tensor([[0, 1, 6], [0, 0, 0]]), 6, 7, ub, ib)
-    with pytest.raises(ValueError, match=r"item id -1 at column 0"):
+    with pytest.raises(ValueError, match=r"column 0 has item id -1"):
         knowledge_metadata(torch.tensor([[0], [-1]]), 6, 7, ib)
     with pytest.raises(ValueError, match=r"shape \[2, num_edges\]"):
         knowledge_metadata(edge_index.t(), 6, 7, ib)
@@ -363,7 +363,7 @@ def test_transform_bad_inputs(tiny):
                        r"data\['item'\]\.x"):
         SimilarityMetadata(feature_channel=True, dim=3)(data)
     base = (tiny['user_base'], tiny['item_base'])
-    with pytest.raises(ValueError, match="item id 7 at column 1"):
+    with pytest.raises(ValueError, match="column 1 has item id 7"):
         SimilarityMetadata(base=base)(hetero(torch.tensor([[0, 1], [0, 7]]),
                                              6, 7))
     data = HeteroData()

@@ -12,7 +12,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN
 from torch_geometric.transforms import BaseTransform
 
-from torch_geometric_infodcl.utils import check_embedding
+from torch_geometric_infodcl.utils import check_edge_index, check_embedding
 
 EDGE_TYPE = ('user', 'interacts', 'item')
 
@@ -38,23 +38,7 @@ class _Incidence(NamedTuple):
 
 def _check_edge_index(edge_index: Tensor, num_users: int, num_items: int,
                       name: str = 'edge_index') -> None:
-    if not isinstance(edge_index, Tensor):
-        raise TypeError(f"'{name}' must be a torch.Tensor "
-                        f"(got {type(edge_index).__name__})")
-    if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
-        raise TypeError(f"'{name}' must hold integer ids "
-                        f"(got dtype {edge_index.dtype})")
-    if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(f"'{name}' must have shape [2, num_edges] "
-                         f"(got {list(edge_index.shape)})")
-    for row, kind, bound in ((0, 'user', num_users), (1, 'item', num_items)):
-        bad = (edge_index[row] < 0) | (edge_index[row] >= bound)
-        if bool(bad.any()):
-            col = int(bad.nonzero()[0, 0])
-            raise ValueError(
-                f"'{name}[{row}]' holds {kind} id "
-                f"{int(edge_index[row, col])} at column {col}, outside "
-                f"[0, {bound}) given num_{kind}s={bound}")
+    check_edge_index(edge_index, num_users, num_items, name)
 
 
 def _check_num_nodes(num_users: int, num_items: int) -> None:

@@ -4,6 +4,8 @@ from typing import Iterator, NamedTuple, Optional
 import torch
 from torch import Tensor
 
+from torch_geometric_infodcl.utils import check_edge_index
+
 
 class TrainBatch(NamedTuple):
     r"""A mini-batch of BPR training triples :math:`(u, i^+, i^-)`.
@@ -55,24 +57,7 @@ def check_bipartite_edge_index(edge_index: Tensor, num_users: int,
     if :obj:`edge_index` is not a valid (user, item) edge index of shape
     :obj:`[2, E]` with user ids in :obj:`[0, num_users)` and item ids in
     :obj:`[0, num_items)`."""
-    if not isinstance(edge_index, Tensor):
-        raise TypeError(f"'{name}' must be a torch.Tensor "
-                        f"(got {type(edge_index).__name__})")
-    if edge_index.dtype not in (torch.int32, torch.int64):
-        raise TypeError(f"'{name}' must hold integer ids "
-                        f"(got dtype {edge_index.dtype})")
-    if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(f"'{name}' must have shape [2, num_edges] "
-                         f"(got {list(edge_index.shape)})")
-    for row, (kind, bound) in enumerate([('user', num_users),
-                                         ('item', num_items)]):
-        ids = edge_index[row]
-        bad = ((ids < 0) | (ids >= bound)).nonzero().view(-1)
-        if bad.numel() > 0:
-            col = int(bad[0])
-            raise ValueError(f"'{name}' column {col} has {kind} id "
-                             f"{int(ids[col])} outside [0, {bound}) "
-                             f"({bad.numel()} such columns)")
+    check_edge_index(edge_index, num_users, num_items, name)
 
 
 class NegativeSampler:
