@@ -55,6 +55,9 @@ from torch_geometric.nn.models import LightGCN
 
 from torch_geometric_infodcl.nn.lightgcn_inference import LightGCNInference
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from bench_data import cpu_model  # noqa: E402
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NUM_USERS, NUM_ITEMS, NUM_EDGES = 6040, 3883, 794784
 
@@ -153,17 +156,6 @@ def bytes_per_forward(mats: Tuple[Tensor, Tensor], num_layers: int,
     init = 2 * num_nodes * dim * value_bytes
     return (init + num_layers * (compulsory + accumulate),
             init + num_layers * (gather + accumulate))
-
-
-def cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
 
 
 def bench_layers(edge_index: Tensor, num_layers: int, dim: int, runs: int,

@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SCRIPT = osp.join(ROOT, 'examples', 'train_infodcl.py')
 DEFAULT_OUT = osp.join(ROOT, 'benchmarks', 'results', 'quality')
@@ -75,14 +77,8 @@ def machine() -> dict:
     # torch is imported here only: a parent holding torch would inflate its
     # children's ru_maxrss.
     import torch
-    cpu = platform.processor()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f
-                       if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return dict(platform=platform.platform(), cpu=cpu,
+    from bench_data import cpu_model
+    return dict(platform=platform.platform(), cpu=cpu_model(),
                 cores=os.cpu_count(), torch=torch.__version__,
                 cuda=torch.cuda.get_device_name(0)
                 if torch.cuda.is_available() else None)
