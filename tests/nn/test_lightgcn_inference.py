@@ -266,7 +266,7 @@ def test_bad_input_raises():
         model((user, item[:, :3]), graph)
     nan_item = item.clone()
     nan_item[3, 1] = float('nan')
-    with pytest.raises(ValueError, match="'item_emb' contains NaN or Inf "
+    with pytest.raises(ValueError, match="'item_emb' holds NaN or inf values "
                        r"\(first in row 3\)"):
         model((user, nan_item), graph)
     with pytest.raises(ValueError, match=r'shape \[12, 12\] to match'):

@@ -6,6 +6,8 @@ from torch import Tensor
 
 from torch_geometric.typing import Adj, SparseTensor
 
+from torch_geometric_infodcl.utils import check_embedding
+
 BipartiteEmbedding = Tuple[Tensor, Tensor]
 
 # MKL (CPU) has no half-precision sparse x dense kernel: such inputs are
@@ -34,22 +36,6 @@ def _index_dtype(*sizes: int) -> torch.dtype:
     # 32-bit CSR indices take the MKL / cuSPARSE fast path (about 6x faster
     # than 64-bit indices on CPU) and halve the index traffic.
     return torch.int32 if max(sizes) < 2**31 - 1 else torch.int64
-
-
-def _check_embedding(x: Any, name: str) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"'{name}' must be a torch.Tensor "
-                        f"(got {type(x).__name__})")
-    if not x.is_floating_point():
-        raise TypeError(f"'{name}' must be a floating-point tensor "
-                        f"(got dtype {x.dtype})")
-    if x.dim() != 2:
-        raise ValueError(f"'{name}' must be two-dimensional [num_nodes, "
-                         f"channels] (got shape {tuple(x.shape)})")
-    finite = torch.isfinite(x)
-    if not bool(finite.all()):
-        row = int((~finite).any(dim=1).nonzero()[0, 0])
-        raise ValueError(f"'{name}' contains NaN or Inf (first in row {row})")
 
 
 def _check_edge_index(edge_index: Any) -> None:
@@ -404,7 +390,7 @@ class LightGCNInference(torch.nn.Module):
         """
         if isinstance(x, (tuple, list)):
             return self._forward_bipartite(x, edge_index)
-        _check_embedding(x, 'x')
+        check_embedding(x, 'x')
         dtype = _compute_dtype(x)
         mat, mat_t = self._normalized(edge_index, x, dtype,
                                       self._build_homogeneous)
@@ -418,8 +404,8 @@ class LightGCNInference(torch.nn.Module):
             raise ValueError(f"a bipartite 'x' must be the pair (user_emb, "
                              f"item_emb) (got {len(x)} tensors)")
         user_emb, item_emb = x
-        _check_embedding(user_emb, 'user_emb')
-        _check_embedding(item_emb, 'item_emb')
+        check_embedding(user_emb, 'user_emb')
+        check_embedding(item_emb, 'item_emb')
         if user_emb.size(1) != item_emb.size(1):
             raise ValueError(f"'user_emb' and 'item_emb' must have the same "
                              f"embedding size (got {user_emb.size(1)} and "
