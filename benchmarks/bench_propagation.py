@@ -34,108 +34,56 @@ compulsory traffic if every array is streamed exactly once:
 The dense tables (about 1.5 MB each for ML-1M) largely stay in cache, so the
 compulsory model is the meaningful one against DRAM bandwidth.
 
-Run from the repository root::
+Writes ``benchmarks/results/propagation.json``: the header of :mod:`common`,
+``graph``, ``runs``, ``copy_reference`` (``bytes``, ``seconds``,
+``gb_per_s``, ``clone_seconds``, ``clone_gb_per_s``, the timing lists
+``seconds_list`` / ``clone_seconds_list`` and ``megabytes``) and
+``results``, one row per number of layers (``median_seconds`` and the
+timing lists ``seconds`` per variant, the speed-ups against PyG, the
+largest difference from PyG's output and the byte model above). ``--quick``
+runs the Office training graph instead of ML-1M::
 
-    python benchmarks/bench_propagation.py
+    python benchmarks/bench_propagation.py [--data-root ../shared/data] \
+        [--threads 2] [--quick]
 """
-import argparse
-import json
-import os
-import os.path as osp
-import platform
 import statistics
 import sys
-import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch_geometric
 from torch import Tensor
 from torch_geometric.nn.models import LightGCN
 
+import common
 from torch_geometric_infodcl.nn.lightgcn_inference import LightGCNInference
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from bench_data import cpu_model  # noqa: E402
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-NUM_USERS, NUM_ITEMS, NUM_EDGES = 6040, 3883, 794784
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--data-root',
-                        default=osp.join(REPO_ROOT, '..', 'shared', 'data'))
-    parser.add_argument('--layers', type=int, nargs='+', default=[2, 3])
-    parser.add_argument('--dim', type=int, default=64)
-    parser.add_argument('--runs', type=int, default=10)
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch threads (default: torch default)')
-    parser.add_argument('--copy-mb', type=int, default=512)
-    parser.add_argument('--out', default=osp.join(REPO_ROOT, 'benchmarks',
-                                                  'results',
-                                                  'propagation.json'))
-    args = parser.parse_args()
-    if args.runs < 10:
-        parser.error('--runs must be at least 10')
-    return args
+NAME = 'propagation'
+STUDY_KEYS = ('graph', 'runs', 'copy_reference', 'results')
+SETTINGS = {
+    'full': dict(layers=[2, 3], runs=10, copy_mb=512, dim=64),
+    'quick': dict(layers=[2], runs=2, copy_mb=16, dim=64),
+}
 
 
-def read_lightgcn_lines(path: str) -> Tensor:
-    r"""Reads ``u i i i ...`` lines into a (user, item) ``edge_index``."""
-    users: List[int] = []
-    items: List[int] = []
-    with open(path) as f:
-        for line_number, line in enumerate(f, start=1):
-            ids = line.split()
-            if not ids:
-                continue
-            if not all(token.isdigit() for token in ids):
-                raise ValueError(f"{path}:{line_number}: expected "
-                                 f"non-negative integer ids")
-            users.extend([int(ids[0])] * (len(ids) - 1))
-            items.extend(int(token) for token in ids[1:])
-    return torch.tensor([users, items], dtype=torch.long)
+def timing(fn: Callable[[], object], runs: int) -> Tuple[float, List[float]]:
+    times = common.timed(fn, runs)
+    return statistics.median(times), times
 
 
-def load_ml1m(data_root: str) -> Tensor:
-    path = osp.join(data_root, 'ml-1m', 'full_mulsetrank', 'train.txt')
-    if not osp.isfile(path):
-        raise FileNotFoundError(f"ML-1M training file not found at '{path}' "
-                                f"(pass --data-root)")
-    edge_index = read_lightgcn_lines(path)
-    if edge_index.size(1) != NUM_EDGES or \
-            int(edge_index[0].max()) >= NUM_USERS or \
-            int(edge_index[1].max()) >= NUM_ITEMS:
-        raise ValueError(f"'{path}' is not the expected ML-1M training graph "
-                         f"({NUM_EDGES} edges, {NUM_USERS} users, item index "
-                         f"space {NUM_ITEMS}); got {edge_index.size(1)} "
-                         f"edges")
-    return edge_index
-
-
-def median_seconds(fn: Callable[[], object], runs: int) -> float:
-    fn()  # warm-up (allocator, thread pool, cache fill for warm variants)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def copy_bandwidth(size_mb: int, runs: int) -> Dict[str, float]:
+def copy_bandwidth(size_mb: int, runs: int) -> Dict[str, object]:
     r"""Memory-bandwidth reference: ``dst.copy_(src)`` into a pre-touched
     buffer (``clone`` also pays the page faults of a fresh allocation, which
     is reported separately as ``clone_gb_per_s``)."""
     src = torch.ones(size_mb * 2**20 // 4)
     dst = torch.zeros_like(src)
     moved = 2 * src.numel() * src.element_size()  # read + write
-    seconds = median_seconds(lambda: dst.copy_(src), runs)
-    clone_seconds = median_seconds(lambda: src.clone(), runs)
-    return {'bytes': moved, 'seconds': seconds, 'gb_per_s': moved / seconds /
-            1e9, 'clone_seconds': clone_seconds,
-            'clone_gb_per_s': moved / clone_seconds / 1e9}
+    seconds, seconds_list = timing(lambda: dst.copy_(src), runs)
+    clone_seconds, clone_list = timing(lambda: src.clone(), runs)
+    return dict(bytes=moved, seconds=seconds, gb_per_s=moved / seconds / 1e9,
+                clone_seconds=clone_seconds,
+                clone_gb_per_s=moved / clone_seconds / 1e9,
+                seconds_list=seconds_list, clone_seconds_list=clone_list,
+                megabytes=size_mb)
 
 
 def bytes_per_forward(mats: Tuple[Tensor, Tensor], num_layers: int,
@@ -158,16 +106,17 @@ def bytes_per_forward(mats: Tuple[Tensor, Tensor], num_layers: int,
             init + num_layers * (gather + accumulate))
 
 
-def bench_layers(edge_index: Tensor, num_layers: int, dim: int, runs: int,
+def bench_layers(edge_index: Tensor, num_users: int, num_items: int,
+                 num_layers: int, dim: int, runs: int,
                  bandwidth: float) -> Dict[str, object]:
     gen = torch.Generator().manual_seed(num_layers)
-    user = torch.randn(NUM_USERS, dim, generator=gen)
-    item = torch.randn(NUM_ITEMS, dim, generator=gen)
+    user = torch.randn(num_users, dim, generator=gen)
+    item = torch.randn(num_items, dim, generator=gen)
     homogeneous = torch.stack([
-        torch.cat([edge_index[0], edge_index[1] + NUM_USERS]),
-        torch.cat([edge_index[1] + NUM_USERS, edge_index[0]]),
+        torch.cat([edge_index[0], edge_index[1] + num_users]),
+        torch.cat([edge_index[1] + num_users, edge_index[0]]),
     ])
-    pyg = LightGCN(NUM_USERS + NUM_ITEMS, dim, num_layers)
+    pyg = LightGCN(num_users + num_items, dim, num_layers)
     with torch.no_grad():
         pyg.embedding.weight.copy_(torch.cat([user, item]))
     warm = LightGCNInference(num_layers)
@@ -179,23 +128,22 @@ def bench_layers(edge_index: Tensor, num_layers: int, dim: int, runs: int,
         ours = torch.cat(warm((user, item), edge_index))
         ours_homogeneous = warm_homogeneous(torch.cat([user, item]),
                                             homogeneous)
-        times = {
-            'pyg': median_seconds(lambda: pyg.get_embedding(homogeneous),
-                                  runs),
-            'ours_warm': median_seconds(lambda: warm((user, item),
-                                                     edge_index), runs),
-            'ours_cold': median_seconds(lambda: cold((user, item),
-                                                     edge_index), runs),
-            'ours_homogeneous_warm': median_seconds(
+        timings = {
+            'pyg': timing(lambda: pyg.get_embedding(homogeneous), runs),
+            'ours_warm': timing(lambda: warm((user, item), edge_index), runs),
+            'ours_cold': timing(lambda: cold((user, item), edge_index), runs),
+            'ours_homogeneous_warm': timing(
                 lambda: warm_homogeneous(torch.cat([user, item]),
                                          homogeneous), runs),
         }
+    times = {name: median for name, (median, _) in timings.items()}
     compulsory, gather = bytes_per_forward(warm._cache.mats, num_layers, dim,
                                            user.element_size())
     achieved = compulsory / times['ours_warm']
     return {
         'num_layers': num_layers,
         'median_seconds': times,
+        'seconds': {name: times for name, (_, times) in timings.items()},
         'speedup_warm_vs_pyg': times['pyg'] / times['ours_warm'],
         'speedup_cold_vs_pyg': times['pyg'] / times['ours_cold'],
         'speedup_homogeneous_warm_vs_pyg':
@@ -213,59 +161,68 @@ def bench_layers(edge_index: Tensor, num_layers: int, dim: int, runs: int,
     }
 
 
-def main() -> None:
-    args = parse_args()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+def load_graph(data_root: str, quick: bool) -> Tuple[Tensor, Dict]:
+    if quick:
+        edge_index = common.read_office(data_root)
+        graph = dict(dataset='office/train.txt',
+                     num_users=common.OFFICE_USERS,
+                     num_items=common.OFFICE_ITEMS)
+    else:
+        edge_index = common.read_ml1m(data_root)
+        graph = dict(dataset='ml-1m/full_mulsetrank/train.txt',
+                     num_users=common.ML1M_USERS,
+                     num_items=common.ML1M_ITEMS)
+    return edge_index, dict(graph, num_edges=int(edge_index.size(1)))
+
+
+def bench_propagation(data_root: str, cfg: Dict, quick: bool) -> Dict:
     torch.manual_seed(0)
-    edge_index = load_ml1m(args.data_root)
-    load_before = os.getloadavg()
-    bandwidth = copy_bandwidth(args.copy_mb, args.runs)
+    edge_index, graph = load_graph(data_root, quick)
+    copy = copy_bandwidth(cfg['copy_mb'], cfg['runs'])
     results = [
-        bench_layers(edge_index, num_layers, args.dim, args.runs,
-                     bandwidth['gb_per_s']) for num_layers in args.layers
+        bench_layers(edge_index, graph['num_users'], graph['num_items'],
+                     num_layers, cfg['dim'], cfg['runs'], copy['gb_per_s'])
+        for num_layers in cfg['layers']
     ]
-    report = {
-        'command': ' '.join(['python'] + sys.argv),
-        'time': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
-        'machine': {
-            'cpu_model': cpu_model(),
-            'logical_cpus': os.cpu_count(),
-            'torch_threads': torch.get_num_threads(),
-            'loadavg_before': load_before,
-            'loadavg_after': os.getloadavg(),
-            'torch': torch.__version__,
-            'torch_geometric': torch_geometric.__version__,
-            'mkl': torch.backends.mkl.is_available(),
-            'python': platform.python_version(),
-        },
-        'graph': {
-            'dataset': 'ml-1m/full_mulsetrank/train.txt',
-            'num_users': NUM_USERS,
-            'num_items': NUM_ITEMS,
-            'num_edges': int(edge_index.size(1)),
-            'dim': args.dim,
-        },
-        'runs': args.runs,
-        'copy_reference': bandwidth,
-        'results': results,
-    }
-    os.makedirs(osp.dirname(args.out), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(report, f, indent=2)
-    for row in results:
+    return dict(graph=dict(graph, dim=cfg['dim']), runs=cfg['runs'],
+                copy_reference=copy, results=results)
+
+
+def describe(report: Dict) -> None:
+    copy = report['copy_reference']['gb_per_s']
+    print(f"LightGCNInference vs PyG LightGCN.get_embedding, "
+          f"{report['graph']['dataset']}")
+    for row in report['results']:
         t = row['median_seconds']
-        print(f"L={row['num_layers']}: pyg {t['pyg'] * 1e3:.1f} ms | ours "
-              f"warm {t['ours_warm'] * 1e3:.2f} ms "
+        print(f"  L={row['num_layers']}: pyg {common.ms(t['pyg'])} | ours "
+              f"warm {common.ms(t['ours_warm'])} "
               f"({row['speedup_warm_vs_pyg']:.1f}x) | cold "
-              f"{t['ours_cold'] * 1e3:.1f} ms "
+              f"{common.ms(t['ours_cold'])} "
               f"({row['speedup_cold_vs_pyg']:.1f}x) | homogeneous warm "
-              f"{t['ours_homogeneous_warm'] * 1e3:.2f} ms | "
+              f"{common.ms(t['ours_homogeneous_warm'])} | "
               f"{row['achieved_gb_per_s']:.1f} GB/s = "
               f"{row['fraction_of_copy_bandwidth']:.2f} of copy "
-              f"{bandwidth['gb_per_s']:.1f} GB/s | max diff "
-              f"{row['max_abs_diff_vs_pyg']:.1e}")
-    print(f"wrote {args.out}")
+              f"{copy:.1f} GB/s | max diff {row['max_abs_diff_vs_pyg']:.1e}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = common.parser(__doc__, NAME)
+    parser.add_argument('--layers', type=common.positive_int, nargs='+')
+    parser.add_argument('--runs', type=common.positive_int,
+                        help='timed calls per figure (at least 10 unless '
+                        '--quick)')
+    parser.add_argument('--copy-mb', type=common.positive_int)
+    args = parser.parse_args(argv)
+    cfg = dict(SETTINGS['quick' if args.quick else 'full'])
+    cfg.update({key: getattr(args, key) for key in ('layers', 'runs',
+                                                    'copy_mb')
+                if getattr(args, key) is not None})
+    if not args.quick and cfg['runs'] < 10:
+        parser.error('--runs must be at least 10 (or pass --quick)')
+    return common.run_report(
+        __file__, argv, args, NAME, cfg,
+        lambda: bench_propagation(args.data_root, cfg, args.quick), describe)
 
 
 if __name__ == '__main__':

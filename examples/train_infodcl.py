@@ -27,6 +27,7 @@ from torch_geometric_infodcl.experiment import (
     resolve_base,
 )
 from torch_geometric_infodcl.metrics import full_rank_metrics
+from torch_geometric_infodcl.profile import peak_rss_mb
 from torch_geometric_infodcl.train import Trainer, TrainConfig
 
 EDGE = ('user', 'interacts', 'item')
@@ -202,21 +203,6 @@ def reference_protocol_hook(data):
             batch_size=2000, protocol='reference')}
 
     return on_evaluate
-
-
-def peak_rss_mb() -> float:
-    r"""Peak resident memory of this process in MiB: :obj:`VmHWM` where
-    :obj:`/proc` exists (:obj:`ru_maxrss` can carry a parent's size over
-    :obj:`exec`), else :obj:`ru_maxrss`."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def print_table(result: dict):
