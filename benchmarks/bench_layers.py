@@ -27,7 +27,7 @@ from torch_geometric_infodcl.nn import DiffusionDenoiser, PSNetNoise
 NAME = 'layers'
 STUDY_KEYS = ('modules', )
 BATCH_SIZE, DIM = 2000, 64
-RUNS = {'full': 20, 'quick': 3}
+RUNS = {'full': 20, 'quick': 2}
 
 
 def throughput(times: List[float], batch_size: int, **extra) -> Dict:

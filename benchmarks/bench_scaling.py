@@ -218,7 +218,7 @@ def child(args: argparse.Namespace) -> None:
         torch_threads=torch.get_num_threads()))
 
 
-# The study ####################################################################
+# The study ###################################################################
 
 
 def fit_slopes(rows: List[Dict], variants: List[str]) -> Dict[str, Dict]:

@@ -39,7 +39,7 @@ BATCH_SIZE, DIM = 2000, 64
 LR = 0.005  # the authors' Adam learning rate
 METADATA = {'social': 'item_social_emb.npy',
             'knowledge': 'item_knowledge_emb.npy'}
-RUNS = {'full': 20, 'quick': 2}
+RUNS = {'full': 20, 'quick': 1}
 
 
 def office_infodcl(metadata: Dict[str, Tensor]) -> InfoDCL:

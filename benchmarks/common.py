@@ -54,7 +54,7 @@ MACHINE_KEYS = ('cpu_model', 'logical_cpus', 'usable_cpus', 'torch_threads',
                 'mem_total_gib', 'torch', 'torch_geometric', 'numpy',
                 'python', 'platform', 'mkl', 'cuda')
 
-# Machine ######################################################################
+# Machine #####################################################################
 
 
 def cpu_model() -> str:
@@ -97,7 +97,7 @@ def load_average() -> List[float]:
     return list(os.getloadavg())
 
 
-# Timing #######################################################################
+# Timing ######################################################################
 
 
 def timed(fn: Callable[[], object], runs: int,
@@ -127,7 +127,7 @@ def ms(seconds: float) -> str:
     return f'{seconds * 1e3:.1f} ms'
 
 
-# Paths and files ##############################################################
+# Paths and files #############################################################
 
 
 def repo_relative(path: str) -> str:
@@ -174,9 +174,16 @@ def _absolute_paths(value: Any, where: str) -> List[str]:
     return []
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text(path: str, text: str) -> None:
-    r"""Writes :obj:`text` atomically: a temporary file in the same folder,
-    moved over :obj:`path` with :func:`os.replace`."""
+    r"""Writes :obj:`text` atomically: a temporary file in the same folder
+    (given the permissions of a plainly created file), moved over
+    :obj:`path` with :func:`os.replace`."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.',
@@ -184,6 +191,7 @@ def write_text(path: str, text: str) -> None:
     try:
         with os.fdopen(fd, 'w') as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
@@ -201,7 +209,7 @@ def write_json(path: str, report: Dict[str, Any]) -> None:
     write_text(path, json.dumps(report, indent=2) + '\n')
 
 
-# Real datasets ################################################################
+# Real datasets ###############################################################
 
 OFFICE_USERS, OFFICE_ITEMS = 4905, 2420
 ML1M_USERS, ML1M_ITEMS = 6040, 3883  # item ids index movies.dat rows
@@ -257,7 +265,7 @@ def read_ml1m(data_root: str, split: str = 'train') -> Tensor:
     return edge_index
 
 
-# The command-line interface #################################################
+# The command-line interface ##################################################
 
 CLI = 'examples/train_infodcl.py'  # run from the repository root
 # Where each dataset's raw files are under --data-root.
@@ -302,7 +310,7 @@ def run_cli(cmd: Sequence[str]) -> subprocess.CompletedProcess:
                           stderr=subprocess.STDOUT, text=True)
 
 
-# Command line and report ######################################################
+# Command line and report #####################################################
 
 
 def positive_int(text: str) -> int:
@@ -393,7 +401,7 @@ def run_report(script: str, argv: Sequence[str], args: argparse.Namespace,
     return report
 
 
-# Training steps ###############################################################
+# Training steps ##############################################################
 
 
 def full_batches(sampler: NegativeSampler, batch_size: int, count: int,
@@ -446,7 +454,7 @@ def timed_steps(step: Callable[[], Tensor], runs: int, name: str,
     return summary(times, last_loss=loss)
 
 
-# Fresh processes ##############################################################
+# Fresh processes #############################################################
 
 
 def run_child(argv: Sequence[str]) -> Dict[str, Any]:
@@ -457,7 +465,8 @@ def run_child(argv: Sequence[str]) -> Dict[str, Any]:
     if done.returncode != 0:
         return dict(status='failed', returncode=done.returncode,
                     stderr_tail=relative_text(done.stderr[-2000:]))
-    return dict(status='ok', **json.loads(done.stdout.strip().splitlines()[-1]))
+    answer = done.stdout.strip().splitlines()[-1]
+    return dict(status='ok', **json.loads(answer))
 
 
 def emit(result: Dict[str, Any]) -> None:

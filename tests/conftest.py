@@ -17,7 +17,7 @@ def _shared(name: str) -> str:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def office_dir() -> str:
     return _shared('office')
 

@@ -1,0 +1,193 @@
+r"""Every benchmark script's ``--quick`` mode runs and writes the documented
+keys, with no absolute path, into a temporary folder; its study keys still
+cover those of the committed results, so they stay readable.
+
+The scripts run in this process (their own subprocesses, the CLI runs and
+the fresh-process measurements, run as they do for a user); the three whose
+time is spent in subprocesses run in background threads while the others
+measure, to keep the whole module within seconds on two cores.
+"""
+import importlib
+import json
+import os
+import os.path as osp
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+BENCH = osp.join(REPO, 'benchmarks')
+RESULTS = osp.join(BENCH, 'results')
+ABSOLUTE_PATH = re.compile(r"(?:^|[\s='\"(])(/[\w.-]+(?:/[\w.-]+)+)")
+PYTORCH_BUILD_TREE = '/__w/'  # quoted by PyTorch's own warnings in logs
+
+# Report scripts: (committed file, section inside it or None, paths whose
+# committed keys a quick report cannot have, paths whose dict keys name data
+# rather than fields).
+REPORTS = {
+    'bench_layers': ('speed.json', 'modules', (), ()),
+    'bench_step': ('speed.json', 'training_step', (), ()),
+    'bench_propagation': ('propagation.json', None, (), ()),
+    'bench_data': ('data.json', None, (), ()),
+    'bench_epoch': ('epoch.json', None, (), ('runs', )),
+    # One quick size cannot be fitted; ru_maxrss_mb is no longer reported
+    # (one peak-memory measure: VmHWM).
+    'bench_scaling': ('speed.json', 'scaling', (
+        'slopes.full', 'slopes.sampled',
+        'rows[].variants.full.ru_maxrss_mb',
+        'rows[].variants.sampled.ru_maxrss_mb'), ()),
+}
+BACKGROUND = ('bench_scaling', 'bench_epoch', 'bench_quality')
+
+
+def absolute_paths(value, where='report'):
+    r"""(key path, path) of every absolute path held in a JSON value."""
+    if isinstance(value, dict):
+        return [hit for key, item in value.items()
+                for hit in absolute_paths(item, f'{where}.{key}')]
+    if isinstance(value, list):
+        return [hit for i, item in enumerate(value)
+                for hit in absolute_paths(item, f'{where}[{i}]')]
+    if isinstance(value, str):
+        return [(where, path) for path in text_paths(value)]
+    return []
+
+
+def text_paths(text):
+    return [path for path in ABSOLUTE_PATH.findall(text)
+            if not path.startswith(PYTORCH_BUILD_TREE)]
+
+
+def missing_keys(old, new, skip=(), by_data=(), where=''):
+    r"""Key paths of :obj:`old` that :obj:`new` lacks (lists compared by
+    their first element, dicts under :obj:`by_data` by their first
+    value)."""
+    if isinstance(old, list) and isinstance(new, list) and old and new:
+        return missing_keys(old[0], new[0], skip, by_data, where + '[]')
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return []
+    if where.lstrip('.') in by_data:
+        return missing_keys(next(iter(old.values())),
+                            next(iter(new.values())), skip, by_data, where)
+    missing = []
+    for key, value in old.items():
+        path = f'{where}.{key}'.lstrip('.')
+        if path in skip:
+            continue
+        if key not in new:
+            missing.append(path)
+        else:
+            missing += missing_keys(value, new[key], skip, by_data, path)
+    return missing
+
+
+def test_absolute_paths_are_found():
+    report = {'a': ['python x.py --out=/tmp/q/r.json'],
+              'b': {'c': "'/home/u/data' and round(N / 25)"}}
+    assert absolute_paths(report) == [('report.a[0]', '/tmp/q/r.json'),
+                                      ('report.b.c', '/home/u/data')]
+    assert missing_keys({'x': [{'y': 1, 'z': 2}]}, {'x': [{'y': 3}]}) == \
+        ['x[].z']
+
+
+@pytest.fixture(scope='module')
+def scripts():
+    sys.path.insert(0, BENCH)
+    try:
+        yield {name: importlib.import_module(name)
+               for name in [*REPORTS, 'bench_quality', 'common']}
+    finally:
+        sys.path.remove(BENCH)
+
+
+@pytest.fixture(scope='module')
+def quick_runs(scripts, office_dir, tmp_path_factory):
+    r"""Runs every script's ``--quick`` mode once; returns {name: output}."""
+    tmp = tmp_path_factory.mktemp('bench')
+    data_root = osp.dirname(office_dir)
+    threads = torch.get_num_threads()
+
+    def run(name):
+        out = str(tmp / (name + ('' if name == 'bench_quality' else
+                                 '.json')))
+        argv = ['--quick', '--threads', '1', '--out', out]
+        if name not in ('bench_layers', 'bench_scaling'):
+            argv += ['--data-root', data_root]
+        if name in ('bench_epoch', 'bench_quality'):  # run side by side
+            argv += ['--root', str(tmp / f'data_{name}')]
+        scripts[name].main(argv)
+        return out
+
+    try:
+        with ThreadPoolExecutor(len(BACKGROUND)) as pool:
+            background = {name: pool.submit(run, name) for name in BACKGROUND}
+            outputs = {name: run(name) for name in REPORTS
+                       if name not in BACKGROUND}
+            outputs.update({name: job.result()
+                            for name, job in background.items()})
+    finally:
+        torch.set_num_threads(threads)
+    return outputs
+
+
+@pytest.mark.parametrize('name', list(REPORTS))
+def test_quick_report(name, scripts, quick_runs):
+    common = scripts[name].__dict__['common']
+    with open(quick_runs[name]) as f:
+        report = json.load(f)
+    expected = set(common.HEADER_KEYS) | set(scripts[name].STUDY_KEYS)
+    assert expected <= set(report), expected - set(report)
+    assert set(common.MACHINE_KEYS) <= set(report['machine'])
+    assert report['quick'] is True
+    assert report['command'].startswith(f'python benchmarks/{name}.py --quick')
+    assert absolute_paths(report) == []
+
+    committed_file, section, skip, by_data = REPORTS[name]
+    with open(osp.join(RESULTS, committed_file)) as f:
+        committed = json.load(f)
+    for key in scripts[name].STUDY_KEYS:
+        old = committed[section] if section else committed[key]
+        new = report[key]
+        assert missing_keys(old if section else {key: old},
+                            new if section else {key: new}, skip,
+                            by_data) == []
+
+
+def test_scaling_plot_beside_report(quick_runs):
+    folder = osp.dirname(quick_runs['bench_scaling'])
+    assert osp.getsize(osp.join(folder, 'scaling.png')) > 0
+
+
+def test_quick_quality_run(scripts, quick_runs):
+    folder = osp.join(quick_runs['bench_quality'], 'synthetic')
+    run_dir = osp.join(folder, 'mf')
+    with open(osp.join(run_dir, 'run.json')) as f:
+        run = json.load(f)
+    assert set(scripts['bench_quality'].RUN_KEYS) <= set(run)
+    with open(osp.join(RESULTS, 'quality', 'office', 'mf', 'run.json')) as f:
+        assert set(json.load(f)) <= set(run)
+    assert run['command'].startswith('python examples/train_infodcl.py')
+    with open(osp.join(run_dir, 'results.json')) as f:
+        result = json.load(f)
+    config = result['config']
+    for key in ('root', 'output'):
+        assert not osp.isabs(config[key])
+    assert osp.samefile(osp.join(REPO, config['output']), run_dir)
+    assert absolute_paths(run) == absolute_paths(result) == []
+    for text_file in (osp.join(run_dir, 'log.txt'),
+                      osp.join(folder, 'summary.md')):
+        with open(text_file) as f:
+            assert text_paths(f.read()) == []
+
+
+def test_committed_results_hold_no_absolute_path():
+    for folder, _, files in os.walk(RESULTS):
+        for name in files:
+            if name.endswith(('.json', '.jsonl', '.md', '.txt')):
+                with open(osp.join(folder, name)) as f:
+                    text = f.read()
+                assert text_paths(text) == [], \
+                    osp.relpath(osp.join(folder, name), REPO)
