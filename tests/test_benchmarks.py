@@ -133,9 +133,28 @@ def quick_runs(scripts, office_dir, tmp_path_factory):
     return outputs
 
 
+def test_reports_store_paths_relative_to_the_repository(scripts, tmp_path):
+    common = scripts['common']
+    command = common.display_command([
+        sys.executable, osp.join(BENCH, 'bench_step.py'), '--data-root',
+        osp.join(REPO, '..', 'shared', 'data'),
+        f'--out={osp.join(RESULTS, "step.json")}', '--threads', '1'
+    ])
+    assert command == ('python benchmarks/bench_step.py --data-root '
+                       '../shared/data --out=benchmarks/results/step.json '
+                       '--threads 1')
+    out = tmp_path / 'report.json'
+    with pytest.raises(ValueError, match=r'report\.rows\[1\]\.output'):
+        common.write_json(str(out), {'rows': [{}, {'output': RESULTS}]})
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    common.write_json(str(out), {'output': common.repo_relative(RESULTS)})
+    with open(out) as f:
+        assert json.load(f) == {'output': 'benchmarks/results'}
+
+
 @pytest.mark.parametrize('name', list(REPORTS))
 def test_quick_report(name, scripts, quick_runs):
-    common = scripts[name].__dict__['common']
+    common = scripts['common']
     with open(quick_runs[name]) as f:
         report = json.load(f)
     expected = set(common.HEADER_KEYS) | set(scripts[name].STUDY_KEYS)
