@@ -4,10 +4,16 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from torch_geometric_infodcl.utils import check_edge_index, check_embedding
+from torch_geometric_infodcl.utils.checks import (
+    check_edge_index,
+    check_embedding,
+    check_int,
+    check_same_size,
+)
 
 EdgeIndexes = Union[Tensor, Sequence[Tensor]]
 
+#: The metrics :func:`full_rank_metrics` reports, as :obj:`"<name>@<K>"`.
 METRIC_NAMES = ('recall', 'ndcg', 'precision', 'hit', 'mrr')
 
 
@@ -17,10 +23,7 @@ METRIC_NAMES = ('recall', 'ndcg', 'precision', 'hit', 'mrr')
 def _check_embeddings(user_emb: Tensor, item_emb: Tensor) -> None:
     check_embedding(user_emb, 'user_emb')
     check_embedding(item_emb, 'item_emb')
-    if user_emb.size(1) != item_emb.size(1):
-        raise ValueError(f"'user_emb' and 'item_emb' must have the same "
-                         f"dimension (got {user_emb.size(1)} and "
-                         f"{item_emb.size(1)})")
+    check_same_size(user_emb, item_emb, 'user_emb', 'item_emb')
     if user_emb.device != item_emb.device:
         raise ValueError(f"'user_emb' and 'item_emb' must be on the same "
                          f"device (got {user_emb.device} and "
@@ -91,6 +94,23 @@ def _check_overlap(target_keys: Tensor, exclude_keys: Tensor,
             f"{key % num_items}); a masked item can never be retrieved")
 
 
+def _score_dtype(user_emb: Tensor, item_emb: Tensor) -> torch.dtype:
+    r"""At least float32 (half-precision scores overflow at norms of a few
+    hundred), float64 where the Cauchy-Schwarz-type bound
+    :math:`d \max|u| \max|i|` of the scores exceeds the float32 range."""
+    dtype = torch.promote_types(
+        torch.promote_types(user_emb.dtype, item_emb.dtype), torch.float32)
+    largest = [max(-float(low), float(high)) for low, high in (
+        torch.aminmax(user_emb), torch.aminmax(item_emb))]
+    bound = user_emb.size(1) * largest[0] * largest[1]
+    for candidate in (dtype, torch.float64):
+        if bound < torch.finfo(candidate).max:
+            return candidate
+    raise ValueError(f"the scores of 'user_emb' and 'item_emb' would "
+                     f"overflow even in float64 (largest entries "
+                     f"{largest[0]:.3g} and {largest[1]:.3g})")
+
+
 # Scoring #####################################################################
 
 
@@ -118,13 +138,13 @@ def _ranked_hits(
     pairs and returns whether each of the top-:obj:`max_k` items is a
     target, as a :obj:`[end - start, max_k]` boolean matrix."""
     num_items = item_emb.size(0)
-    scores = user_emb[users[start:end]] @ item_emb.t()
+    scores = user_emb[users[start:end]].to(item_emb.dtype) @ item_emb.t()
     # Pairs are sorted by rank, so the chunk's pairs form one slice; flat
     # positions (local_rank * num_items + item) address the score block.
     part = _chunk_slice(exclude_rank, start, end)
     flat = (exclude_rank[part] - start) * num_items + exclude_item[part]
     scores.view(-1)[flat] = -math.inf
-    top_index = scores.topk(max_k, dim=1).indices
+    top_index = _top_k_ties_by_id(scores, max_k)
     part = _chunk_slice(target_rank, start, end)
     target_flat = (target_rank[part] - start) * num_items + target_item[part]
     local = torch.arange(end - start, device=scores.device).view(-1, 1)
@@ -132,6 +152,26 @@ def _ranked_hits(
     pos = torch.searchsorted(target_flat, top_flat)
     pos = pos.clamp(max=target_flat.numel() - 1)
     return target_flat[pos] == top_flat
+
+
+def _top_k_ties_by_id(scores: Tensor, k: int) -> Tensor:
+    r"""The indices of the :obj:`k` largest scores of every row, ranked by
+    decreasing score and, among equal scores, increasing item id."""
+    values, index = scores.topk(k, dim=1)
+    # Order the k winners by (score desc, id asc): sort by id, then a
+    # stable sort by score.
+    index, order = index.sort(dim=1)
+    values = values.gather(1, order)
+    order = values.argsort(dim=1, descending=True, stable=True)
+    index = index.gather(1, order)
+    # Rows where more items tie with the k-th score than there are slots:
+    # torch.topk picks any of them, the rule wants the lowest ids.
+    kth = values.gather(1, order[:, -1:])
+    ambiguous = ((scores >= kth).sum(dim=1) > k).nonzero().view(-1)
+    if ambiguous.numel() > 0:
+        index[ambiguous] = scores[ambiguous].argsort(
+            dim=1, descending=True, stable=True)[:, :k]
+    return index
 
 
 def _per_user_metrics(hits: Tensor, num_targets: Tensor,
@@ -185,12 +225,17 @@ def full_rank_metrics(
     :math:`\textrm{MRR@}K = 1 / \min\{r \le K : h_{u,r} = 1\}` (0 without a
     hit). Pairs are sets (duplicates count once); users with targets but no
     excluded items (*e.g.*, no training interactions) are scored like all
-    others; ties in scores are broken by :func:`torch.topk`.
+    others. Items with equal scores are ranked by increasing item id (also
+    at the cut-off :math:`K`), so the result does not depend on the device
+    or on :func:`torch.topk`'s order. Scores are computed in at least
+    float32 (float64 where float32 could overflow), whatever the dtype of
+    the embeddings.
 
     Bad input raises a :class:`ValueError` (or :class:`TypeError`): a
     target pair that is also excluded (the message gives the number of such
     pairs), NaN or inf in the embeddings, mismatching embedding sizes, ids
-    outside the embedding tables, or a :math:`K` above :obj:`num_items`.
+    outside the embedding tables, a :math:`K` above :obj:`num_items`, or
+    scores beyond the float64 range.
 
     With :obj:`protocol="standard"` every metric is the mean over users.
     :obj:`protocol="reference"` mimics the official code for comparison with
@@ -223,9 +268,7 @@ def full_rank_metrics(
     if protocol not in ('standard', 'reference'):
         raise ValueError(f"'protocol' must be 'standard' or 'reference' "
                          f"(got {protocol!r})")
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"'batch_size' must be a positive integer "
-                         f"(got {batch_size!r})")
+    check_int(batch_size, 'batch_size')
     _check_embeddings(user_emb, item_emb)
     num_users, num_items = user_emb.size(0), item_emb.size(0)
     ks = _check_ks(ks, num_items)
@@ -252,8 +295,7 @@ def full_rank_metrics(
     exclude_rank = exclude_rank[evaluated]
     exclude_item = exclude[evaluated] % num_items
 
-    dtype = torch.promote_types(user_emb.dtype, item_emb.dtype)
-    user_emb, item_emb = user_emb.to(dtype), item_emb.to(dtype)
+    item_emb = item_emb.to(_score_dtype(user_emb, item_emb))
     sums = {f'{name}@{k}': 0.0 for k in ks for name in METRIC_NAMES}
     batch_means: List[Dict[str, float]] = []
     for start in range(0, users.numel(), batch_size):

@@ -292,3 +292,26 @@ def test_bad_input_errors():
         model.sample(x, num_steps=11)
     with pytest.raises(ValueError, match=r"'cond' must have shape \[4, 5\]"):
         model.sample(x, cond=torch.randn(3, 5))
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf')])
+def test_non_finite_input_raises_like_psnet(bad):
+    # Issue 12: p_losses returned NaN for NaN input where PSNetNoise and
+    # LightGCNInference raise; every entry point now names the bad row.
+    model = DiffusionDenoiser(8, num_steps=10, cond_dim=5)
+    x, t = torch.randn(4, 8), torch.tensor([0, 1, 2, 3])
+    broken = x.clone()
+    broken[2, 5] = bad
+    message = r"holds NaN or inf values \(first in row 2\)"
+    with pytest.raises(ValueError, match="'x0' " + message):
+        model.p_losses(broken)
+    with pytest.raises(ValueError, match="'noise' " + message):
+        model.p_losses(x, noise=broken)
+    with pytest.raises(ValueError, match="'x0' " + message):
+        model.q_sample(broken, t)
+    with pytest.raises(ValueError, match="'x_t' " + message):
+        model(broken, t)
+    with pytest.raises(ValueError, match="'cond' " + message):
+        model(x, t, broken[:, 1:6])
+    with pytest.raises(ValueError, match="'x_T' " + message):
+        model.sample(broken)

@@ -165,7 +165,7 @@ def test_info_nce_bad_input():
         info_nce_loss(view, item_emb, torch.tensor([0, 1, 2, 3, 4, 9]))
     with pytest.raises(ValueError, match='negative id -2'):
         info_nce_loss(view, item_emb, torch.tensor([0, 1, 2, 3, 4, -2]))
-    with pytest.raises(TypeError, match='integer item ids'):
+    with pytest.raises(TypeError, match='integer ids'):
         info_nce_loss(view, item_emb, pos.float())
     for tau in (0.0, -1.0, float('nan')):
         with pytest.raises(ValueError, match="'tau' must be a positive"):

@@ -346,7 +346,7 @@ def test_bad_input_errors():
         model(torch.randn(8))
     with pytest.raises(ValueError, match=r'shape \[B, 8\].*got \(5, 7\)'):
         model(torch.randn(5, 7))
-    with pytest.raises(TypeError, match="'noise' must be floating point"):
+    with pytest.raises(TypeError, match="'noise' must be a floating-point"):
         model(torch.ones(5, 8, dtype=torch.long))
     with pytest.raises(ValueError, match=r"'metadata' has 4 rows but 'noise' "
                        r"has 5 \(shapes \(4, 4\) and \(5, 8\)\)"):

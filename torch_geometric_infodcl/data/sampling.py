@@ -4,7 +4,13 @@ from typing import Iterator, NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from torch_geometric_infodcl.utils import check_edge_index
+from torch_geometric_infodcl.utils.checks import (
+    check_edge_index,
+    check_ids,
+    check_int,
+    check_non_empty,
+    check_tensor,
+)
 
 
 class TrainBatch(NamedTuple):
@@ -28,36 +34,24 @@ def check_batch(batch: TrainBatch, num_users: int, num_items: int) -> None:
         raise TypeError(f"'batch' must be a TrainBatch "
                         f"(got {type(batch).__name__})")
     for name in TrainBatch._fields:
-        ids = getattr(batch, name)
-        if ids.dim() != 1 or ids.is_floating_point() or \
-                ids.dtype == torch.bool:
-            raise ValueError(f"batch.{name} must be a 1-D tensor of integer "
-                             f"(int64) ids (got {ids.dtype}, shape "
-                             f"{list(ids.shape)})")
+        check_tensor(getattr(batch, name), f'batch.{name}', ndim=1)
     size = batch.user.size()
     if batch.pos_item.size() != size or batch.neg_item.size() != size:
         raise ValueError(f"batch fields must have the same shape (got user "
                          f"{list(size)}, pos_item "
                          f"{list(batch.pos_item.size())}, neg_item "
                          f"{list(batch.neg_item.size())})")
-    if batch.user.numel() == 0:
-        raise ValueError("'batch' is empty")
-    for name, bound in (('user', num_users), ('pos_item', num_items),
-                        ('neg_item', num_items)):
-        low, high = torch.aminmax(getattr(batch, name))
-        if int(low) < 0 or int(high) >= bound:
-            raise ValueError(f"batch.{name} holds ids outside [0, {bound}) "
-                             f"(min {int(low)}, max {int(high)})")
+    check_non_empty(batch.user, 'batch')
+    for name, kind, bound in (('user', 'user', num_users),
+                              ('pos_item', 'item', num_items),
+                              ('neg_item', 'item', num_items)):
+        check_ids(getattr(batch, name), bound, f'batch.{name}',
+                  f'num_{kind}s is {bound}')
 
 
-def check_bipartite_edge_index(edge_index: Tensor, num_users: int,
-                               num_items: int,
-                               name: str = 'edge_index') -> None:
-    r"""Raises a :class:`TypeError` or :class:`ValueError` naming the problem
-    if :obj:`edge_index` is not a valid (user, item) edge index of shape
-    :obj:`[2, E]` with user ids in :obj:`[0, num_users)` and item ids in
-    :obj:`[0, num_items)`."""
-    check_edge_index(edge_index, num_users, num_items, name)
+#: The name :obj:`Trainer` imports; the check itself lives in
+#: :func:`torch_geometric_infodcl.utils.checks.check_edge_index`.
+check_bipartite_edge_index = check_edge_index
 
 
 class NegativeSampler:
@@ -97,19 +91,10 @@ class NegativeSampler:
     """
     def __init__(self, edge_index: Tensor, num_users: int, num_items: int,
                  max_rounds: int = 5) -> None:
-        for name, value in [('num_users', num_users),
-                            ('num_items', num_items)]:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"'{name}' must be an int "
-                                f"(got {type(value).__name__})")
-            if value <= 0:
-                raise ValueError(f"'{name}' must be positive (got {value})")
-        if isinstance(max_rounds, bool) or not isinstance(max_rounds, int):
-            raise TypeError(f"'max_rounds' must be an int "
-                            f"(got {type(max_rounds).__name__})")
-        if max_rounds < 0:
-            raise ValueError(f"'max_rounds' must be >= 0 (got {max_rounds})")
-        check_bipartite_edge_index(edge_index, num_users, num_items)
+        check_int(num_users, 'num_users')
+        check_int(num_items, 'num_items')
+        check_int(max_rounds, 'max_rounds', min_value=0)
+        check_edge_index(edge_index, num_users, num_items)
         if edge_index.size(1) == 0:
             raise ValueError("'edge_index' has no training interactions")
 
@@ -171,13 +156,9 @@ class NegativeSampler:
                 (default: :obj:`None`)
         """
         self._check_generator(generator)
+        check_ids(user, self.num_users, 'user',
+                  f'num_users is {self.num_users}')
         user = user.to(self.keys.device, torch.long)
-        if user.numel() > 0:
-            low, high = torch.aminmax(user)
-            if int(low) < 0 or int(high) >= self.num_users:
-                raise ValueError(f"'user' holds ids outside [0, "
-                                 f"{self.num_users}) (min {int(low)}, max "
-                                 f"{int(high)})")
         item = self._randint(self.num_items, user.numel(), generator)
         collide = self.is_interacted(user, item).nonzero().view(-1)
         for _ in range(self.max_rounds):
@@ -218,12 +199,7 @@ class NegativeSampler:
                 generator for the order and the negatives.
                 (default: :obj:`None`)
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-            raise TypeError(f"'batch_size' must be an int "
-                            f"(got {type(batch_size).__name__})")
-        if batch_size <= 0:
-            raise ValueError(f"'batch_size' must be positive "
-                             f"(got {batch_size})")
+        check_int(batch_size, 'batch_size')
         self._check_generator(generator)
         # Sample the whole epoch at once: a handful of kernels instead of a
         # handful per batch.

@@ -3,17 +3,13 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import Tensor
 from torch.nn import Embedding
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN
-from torch_geometric.utils import to_torch_csr_tensor
 
-from torch_geometric_infodcl.data.sampling import (
-    TrainBatch,
-    check_batch,
-    check_bipartite_edge_index,
-)
+from torch_geometric_infodcl.data.sampling import TrainBatch, check_batch
 from torch_geometric_infodcl.nn.lightgcn_inference import LightGCNInference
 from torch_geometric_infodcl.nn.losses import bpr_loss, l2_reg_loss
+from torch_geometric_infodcl.utils.checks import check_float, check_int
+from torch_geometric_infodcl.utils.sparse import bipartite_adjacency
 
 
 def _check_sizes(num_users: int, num_items: int, dim: int, num_layers: int,
@@ -21,18 +17,8 @@ def _check_sizes(num_users: int, num_items: int, dim: int, num_layers: int,
     for name, value, low in [('num_users', num_users, 1),
                              ('num_items', num_items, 1), ('dim', dim, 1),
                              ('num_layers', num_layers, 0)]:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"'{name}' must be an int "
-                            f"(got {type(value).__name__})")
-        if value < low:
-            raise ValueError(f"'{name}' must be >= {low} (got {value})")
-    if isinstance(reg_weight, bool) or not isinstance(reg_weight,
-                                                      (int, float)):
-        raise TypeError(f"'reg_weight' must be a float "
-                        f"(got {type(reg_weight).__name__})")
-    if not reg_weight >= 0 or reg_weight == float('inf'):
-        raise ValueError(f"'reg_weight' must be finite and >= 0 "
-                         f"(got {reg_weight})")
+        check_int(value, name, min_value=low)
+    check_float(reg_weight, 'reg_weight')
 
 
 class MFBPR(torch.nn.Module):
@@ -195,26 +181,15 @@ class PyGLightGCN(torch.nn.Module):
         r"""Resets all learnable parameters of the module."""
         self.lightgcn.reset_parameters()
 
-    def homogeneous_edge_index(self, edge_index: Tensor) -> Tensor:
-        r"""Maps (user, item) edges to the homogeneous graph: items are
-        offset by :obj:`num_users` and every edge appears in both
-        directions."""
-        check_bipartite_edge_index(edge_index, self.num_users,
-                                   self.num_items)
-        user, item = edge_index.long()
-        item = item + self.num_users
-        return torch.stack([torch.cat([user, item]), torch.cat([item, user])])
-
     def normalized_adjacency(self, edge_index: Tensor) -> Tensor:
         r"""Returns :math:`\mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}` of
-        the homogeneous graph of the (user, item) :obj:`edge_index` as a
+        the homogeneous graph of the (user, item) :obj:`edge_index` (items
+        offset by :obj:`num_users`, every edge in both directions) as a
         sparse CSR matrix, normalised as
-        :class:`~torch_geometric.nn.conv.LGConv` does."""
-        num_nodes = self.num_users + self.num_items
-        graph = self.homogeneous_edge_index(edge_index)
-        graph, weight = gcn_norm(graph, None, num_nodes, add_self_loops=False,
-                                 dtype=self.lightgcn.embedding.weight.dtype)
-        return to_torch_csr_tensor(graph, weight, (num_nodes, num_nodes))
+        :class:`~torch_geometric.nn.conv.LGConv` does (see
+        :func:`~torch_geometric_infodcl.utils.sparse.bipartite_adjacency`)."""
+        return bipartite_adjacency(edge_index, self.num_users, self.num_items,
+                                   dtype=self.lightgcn.embedding.weight.dtype)
 
     def set_graph(self, edge_index: Tensor) -> None:
         r"""Sets the (user, item) training edges :obj:`[2, E]` that

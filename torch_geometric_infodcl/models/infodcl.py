@@ -14,6 +14,13 @@ from torch_geometric_infodcl.nn.losses import (
     l2_reg_loss,
 )
 from torch_geometric_infodcl.nn.psnet import PSNetNoise
+from torch_geometric_infodcl.utils.checks import (
+    check_finite,
+    check_float,
+    check_ids,
+    check_int,
+    check_tensor,
+)
 
 MetadataArg = Optional[Union[Mapping[str, Tensor], Sequence[Tensor]]]
 
@@ -159,17 +166,16 @@ class InfoDCL(torch.nn.Module):
         edge_index: Optional[Tensor] = None,
     ):
         super().__init__()
-        if num_users <= 0 or num_items <= 0:
-            raise ValueError(f"'num_users' and 'num_items' must be positive "
-                             f"(got {num_users} and {num_items})")
+        check_int(num_users, 'num_users')
+        check_int(num_items, 'num_items')
         if noise not in NOISE_KINDS:
             raise ValueError(f"Unknown noise '{noise}' (valid: {NOISE_KINDS})")
         if balance not in BALANCE_FORMS:
             raise ValueError(f"Unknown balance form '{balance}' "
                              f"(valid: {BALANCE_FORMS})")
-        if tau <= 0:
-            raise ValueError(f"'tau' must be positive (got {tau})")
-        if train_layers < 0 or (train_layers > 0 and edge_index is None):
+        check_float(tau, 'tau', positive=True)
+        check_int(train_layers, 'train_layers', min_value=0)
+        if train_layers > 0 and edge_index is None:
             raise ValueError(f"'train_layers' must be >= 0 and needs the "
                              f"training 'edge_index' when positive (got "
                              f"train_layers={train_layers}, edge_index "
@@ -218,16 +224,13 @@ class InfoDCL(torch.nn.Module):
         self.reset_parameters()
 
     def _check_metadata(self, name: str, meta: Tensor) -> int:
-        if not isinstance(meta, Tensor) or meta.dim() != 2:
-            raise ValueError(f"Metadata of channel '{name}' must be a 2-D "
-                             f"tensor [num_items, d] (got "
-                             f"{getattr(meta, 'shape', type(meta))})")
+        label = f'metadata[{name}]'
+        check_tensor(meta, label, ndim=2)
         if meta.size(0) != self.num_items:
             raise ValueError(f"Metadata of channel '{name}' has "
                              f"{meta.size(0)} rows but there are "
                              f"{self.num_items} items")
-        if not torch.isfinite(meta).all():
-            raise ValueError(f"Metadata of channel '{name}' holds NaN/inf")
+        check_finite(meta, label)
         return meta.size(1)
 
     def reset_parameters(self):
@@ -348,16 +351,14 @@ class InfoDCL(torch.nn.Module):
         Shapes:
             - **output:** :obj:`[len(users), k]`
         """
-        if not 0 < k <= self.num_items:
+        if not 0 < check_int(k, 'k') <= self.num_items:
             raise ValueError(f"'k' must be in [1, {self.num_items}] "
                              f"(got {k})")
         user_emb, item_emb = self.embeddings(edge_index)
         if users is None:
             users = torch.arange(self.num_users, device=user_emb.device)
-        if users.numel() > 0 and (int(users.min()) < 0
-                                  or int(users.max()) >= self.num_users):
-            raise ValueError(f"'users' holds ids outside "
-                             f"[0, {self.num_users})")
+        check_ids(users, self.num_users, 'users',
+                  f'num_users is {self.num_users}')
         scores = user_emb[users] @ item_emb.t()
         if exclude_edge_index is not None:
             # Map each excluded (user, item) pair to its row in `scores`.

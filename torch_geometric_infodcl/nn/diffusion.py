@@ -8,6 +8,14 @@ from torch.nn import GELU, Linear, Parameter, Sequential
 
 from torch_geometric.typing import OptTensor
 
+from torch_geometric_infodcl.utils.checks import (
+    check_finite,
+    check_floating,
+    check_int,
+    check_shape,
+    check_tensor,
+)
+
 SCHEDULES = ('linear', 'cosine', 'exp', 'sqrt')
 DENOISERS = ('mlp1', 'mlp2')
 
@@ -54,11 +62,7 @@ def beta_schedule(
         beta_max (float, optional): :math:`\beta_{\max}` of the exp schedule.
             (default: :obj:`10.0`)
     """
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) \
-            or num_steps < 1:
-        raise ValueError(f"'num_steps' must be a positive integer "
-                         f"(got {num_steps!r})")
-    T = num_steps
+    T = check_int(num_steps, 'num_steps')
     if name == 'linear':
         if not 0.0 < beta_start <= beta_end < 1.0:
             raise ValueError(f"'linear' schedule needs 0 < beta_start <= "
@@ -108,8 +112,7 @@ def timestep_embedding(t: Tensor, dim: int,
     """
     if t.dim() != 1:
         raise ValueError(f"'t' must be 1-D (got shape {tuple(t.shape)})")
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-        raise ValueError(f"'dim' must be an integer >= 2 (got {dim!r})")
+    check_int(dim, 'dim', min_value=2)
     dtype = dtype or torch.get_default_dtype()
     half = dim // 2
     exponent = torch.arange(half, device=t.device, dtype=dtype)
@@ -187,16 +190,12 @@ class DiffusionDenoiser(torch.nn.Module):
         guidance: float = 2.0,
     ):
         super().__init__()
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-            raise ValueError(f"'dim' must be an integer >= 2 (got {dim!r})")
+        check_int(dim, 'dim', min_value=2)
         if denoiser not in DENOISERS:
             raise ValueError(f"Unknown denoiser '{denoiser}' "
                              f"(valid: {', '.join(DENOISERS)})")
-        if cond_dim is not None and (isinstance(cond_dim, bool) or
-                                     not isinstance(cond_dim, int)
-                                     or cond_dim < 1):
-            raise ValueError(f"'cond_dim' must be a positive integer or None "
-                             f"(got {cond_dim!r})")
+        if cond_dim is not None:
+            check_int(cond_dim, 'cond_dim')
 
         self.dim = dim
         self.num_steps = num_steps
@@ -262,7 +261,15 @@ class DiffusionDenoiser(torch.nn.Module):
         """
         self._check_embeddings('x_t', x_t)
         self._check_steps(t, x_t.size(0))
-        c = self._condition(cond, x_t)
+        if cond is not None:
+            self._check_condition(cond, x_t)
+        return self._denoise(x_t, t, cond)
+
+    def _denoise(self, x_t: Tensor, t: Tensor, cond: OptTensor) -> Tensor:
+        if cond is None:
+            c = self.none_embedding.expand(x_t.size(0), -1)
+        else:
+            c = cond if self.cond_proj is None else self.cond_proj(cond)
         tau = self._time_features(t, x_t.dtype)
         return self.net(torch.cat([x_t, c, tau], dim=-1))
 
@@ -280,7 +287,9 @@ class DiffusionDenoiser(torch.nn.Module):
         :obj:`x0` (standard Gaussian if :obj:`None`)."""
         self._check_embeddings('x0', x0)
         self._check_steps(t, x0.size(0))
-        noise = self._check_noise(noise, x0)
+        return self._diffuse(x0, t, self._check_noise(noise, x0))
+
+    def _diffuse(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
         return (self._coef(self.sqrt_alphas_cumprod, t, x0) * x0 +
                 self._coef(self.sqrt_one_minus_alphas_cumprod, t, x0) * noise)
 
@@ -300,11 +309,15 @@ class DiffusionDenoiser(torch.nn.Module):
             and its mean squared error to :obj:`x0`.
         """
         self._check_embeddings('x0', x0)
+        noise = self._check_noise(noise, x0)
         if t is None:
             t = torch.randint(0, self.num_steps, (x0.size(0), ),
                               device=x0.device)
-        x_t = self.q_sample(x0, t, noise)
-        x0_hat = self(x_t, t, cond)
+        else:
+            self._check_steps(t, x0.size(0))
+        if cond is not None:
+            self._check_condition(cond, x0)
+        x0_hat = self._denoise(self._diffuse(x0, t, noise), t, cond)
         return x0_hat, F.mse_loss(x0_hat, x0)
 
     @torch.no_grad()
@@ -367,23 +380,13 @@ class DiffusionDenoiser(torch.nn.Module):
             return self(x, t)
         return (1 + w) * self(x, t, cond) - w * self(x, t)
 
-    def _condition(self, cond: OptTensor, x: Tensor) -> Tensor:
-        if cond is None:
-            return self.none_embedding.expand(x.size(0), -1)
-        self._check_condition(cond, x)
-        return cond if self.cond_proj is None else self.cond_proj(cond)
-
     @staticmethod
     def _coef(buffer: Tensor, t: Tensor, x: Tensor) -> Tensor:
         return buffer[t].to(x.dtype).unsqueeze(-1)
 
     def _check_embeddings(self, name: str, x: Tensor):
-        if not isinstance(x, Tensor) or not x.is_floating_point():
-            raise TypeError(f"'{name}' must be a floating-point tensor "
-                            f"(got {getattr(x, 'dtype', type(x).__name__)})")
-        if x.dim() != 2 or x.size(1) != self.dim:
-            raise ValueError(f"'{name}' must have shape [B, {self.dim}] "
-                             f"(got {tuple(x.shape)})")
+        check_floating(check_tensor(x, name), name)
+        check_finite(check_shape(x, name, ('B', self.dim)), name)
 
     def _check_steps(self, t: Tensor, batch_size: int):
         if not isinstance(t, Tensor) or t.is_floating_point() \
@@ -410,17 +413,12 @@ class DiffusionDenoiser(torch.nn.Module):
         if noise.shape != x0.shape:
             raise ValueError(f"'noise' must have the shape of 'x0' "
                              f"{tuple(x0.shape)} (got {tuple(noise.shape)})")
-        return noise
+        return check_finite(noise, 'noise')
 
     def _check_condition(self, cond: Tensor, x: Tensor):
-        if not isinstance(cond, Tensor) or not cond.is_floating_point():
-            raise TypeError(f"'cond' must be a floating-point tensor "
-                            f"(got {getattr(cond, 'dtype', type(cond))})")
-        if cond.dim() != 2 or cond.size(1) != self.cond_dim \
-                or cond.size(0) != x.size(0):
-            raise ValueError(f"'cond' must have shape "
-                             f"[{x.size(0)}, {self.cond_dim}] "
-                             f"(got {tuple(cond.shape)})")
+        check_floating(check_tensor(cond, 'cond'), 'cond')
+        check_shape(cond, 'cond', (x.size(0), self.cond_dim))
+        check_finite(cond, 'cond')
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.dim}, '

@@ -1,4 +1,3 @@
-import warnings
 from typing import Any, Optional, Tuple, Union
 
 import torch
@@ -6,7 +5,20 @@ from torch import Tensor
 
 from torch_geometric.typing import Adj, SparseTensor
 
-from torch_geometric_infodcl.utils import check_embedding
+from torch_geometric_infodcl.utils.checks import (
+    check_embedding,
+    check_ids,
+    check_index_tensor,
+    check_int,
+    check_same_size,
+)
+from torch_geometric_infodcl.utils.sparse import (
+    bipartite_gcn_norm,
+    csr_row_index,
+    csr_transpose,
+    gcn_norm_csr,
+    spmm,
+)
 
 BipartiteEmbedding = Tuple[Tensor, Tensor]
 
@@ -15,173 +27,16 @@ BipartiteEmbedding = Tuple[Tensor, Tensor]
 _CPU_UPCAST = (torch.float16, torch.bfloat16)
 
 
-def _sparse_csr(crow: Tensor, col: Tensor, value: Tensor,
-                size: Tuple[int, int]) -> Tensor:
-    # Our own construction guarantees the CSR invariants; silence torch's
-    # one-time 'beta' notice instead of leaking it to every user.
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='.*Sparse CSR tensor '
-                                'support is in beta.*')
-        return torch.sparse_csr_tensor(crow, col, value, size,
-                                       check_invariants=False)
-
-
 def _compute_dtype(x: Tensor) -> torch.dtype:
     if x.device.type == 'cpu' and x.dtype in _CPU_UPCAST:
         return torch.float32
     return x.dtype
 
 
-def _index_dtype(*sizes: int) -> torch.dtype:
-    # 32-bit CSR indices take the MKL / cuSPARSE fast path (about 6x faster
-    # than 64-bit indices on CPU) and halve the index traffic.
-    return torch.int32 if max(sizes) < 2**31 - 1 else torch.int64
-
-
-def _check_edge_index(edge_index: Any) -> None:
-    if not isinstance(edge_index, Tensor):
-        raise TypeError(f"'edge_index' must be a torch.Tensor "
-                        f"(got {type(edge_index).__name__})")
-    if edge_index.layout != torch.strided:
-        raise TypeError(f"'edge_index' must be a dense [2, num_edges] index "
-                        f"tensor here (got layout {edge_index.layout})")
-    if edge_index.is_floating_point() or edge_index.is_complex() or \
-            edge_index.dtype == torch.bool:
-        raise TypeError(f"'edge_index' must be an integer tensor "
-                        f"(got dtype {edge_index.dtype})")
-    if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(f"'edge_index' must have shape [2, num_edges] "
-                         f"(got shape {tuple(edge_index.shape)})")
-
-
-def _check_ids(ids: Tensor, count: int, what: str, limit: str) -> None:
-    # `limit` says where the count comes from, e.g. "'x' has only 5 rows".
-    if ids.numel() == 0:
-        return
-    low, high = torch.aminmax(ids)
-    if int(low) < 0:
-        raise ValueError(f"{what} contains the negative id {int(low)}")
-    if int(high) >= count:
-        raise ValueError(f"{what} contains the id {int(high)}, but "
-                         f"{limit} (valid ids are 0..{count - 1})")
-
-
 def _check_same_device(graph: Tensor, x: Tensor) -> None:
     if graph.device != x.device:
         raise ValueError(f"the graph is on '{graph.device}' but the "
                          f"embeddings are on '{x.device}'")
-
-
-def _inv_sqrt_degree(degree: Tensor) -> Tensor:
-    # Zero-degree (isolated) nodes get 0 instead of inf, as in `gcn_norm`.
-    out = degree.pow(-0.5)
-    return out.masked_fill_(torch.isinf(out), 0.)
-
-
-def _csr_from_coo(row: Tensor, col: Tensor, value: Tensor,
-                  size: Tuple[int, int]) -> Tensor:
-    r"""Builds a CSR matrix from (possibly duplicated) COO entries; duplicate
-    entries are summed. One integer sort; much faster than
-    :meth:`torch.Tensor.coalesce` on CPU."""
-    num_rows, num_cols = size
-    key, perm = (row * num_cols + col).sort()
-    value = value[perm]
-    if key.numel() > 1 and not bool((key[1:] != key[:-1]).all()):
-        key, inverse = torch.unique_consecutive(key, return_inverse=True)
-        value = value.new_zeros(key.numel()).index_add_(0, inverse, value)
-    row = torch.div(key, num_cols, rounding_mode='floor')
-    col = key - row * num_cols
-    index_dtype = _index_dtype(num_rows, num_cols, key.numel())
-    crow = row.new_zeros(num_rows + 1)
-    torch.cumsum(torch.bincount(row, minlength=num_rows), dim=0,
-                 out=crow[1:])
-    return _sparse_csr(crow.to(index_dtype), col.to(index_dtype), value,
-                       size)
-
-
-def _csr_transpose(mat: Tensor) -> Tensor:
-    # The CSC arrays of `mat` are exactly the CSR arrays of its transpose.
-    csc = mat.to_sparse_csc()
-    return _sparse_csr(csc.ccol_indices(), csc.row_indices(), csc.values(),
-                       (mat.size(1), mat.size(0)))
-
-
-def bipartite_gcn_norm(
-    edge_index: Tensor,
-    num_users: int,
-    num_items: int,
-    dtype: torch.dtype = torch.float32,
-) -> Tuple[Tensor, Tensor]:
-    r"""Returns the symmetrically normalised user-item block
-    :math:`\tilde{\mathbf{R}} = \mathbf{D}_u^{-1/2} \mathbf{R}
-    \mathbf{D}_i^{-1/2}` of the undirected bipartite graph as a CSR matrix
-    :obj:`[num_users, num_items]`, together with its transpose (CSR,
-    :obj:`[num_items, num_users]`).
-
-    This is the off-diagonal block of :math:`\mathbf{D}^{-1/2} \mathbf{A}
-    \mathbf{D}^{-1/2}` computed by
-    :meth:`~torch_geometric.nn.conv.gcn_conv.gcn_norm` (without self-loops)
-    on the homogeneous graph that holds every (user, item) edge in both
-    directions. A duplicated edge counts once per occurrence, in the degrees
-    and in the entry of :math:`\mathbf{R}` (as in PyG).
-
-    Args:
-        edge_index (torch.Tensor): The (user, item) edges :obj:`[2, E]`.
-        num_users (int): The number of users.
-        num_items (int): The number of items.
-        dtype (torch.dtype, optional): The dtype of the values.
-            (default: :obj:`torch.float32`)
-    """
-    _check_edge_index(edge_index)
-    _check_ids(edge_index[0], num_users, "edge_index[0] (user ids)",
-               f"num_users is {num_users}")
-    _check_ids(edge_index[1], num_items, "edge_index[1] (item ids)",
-               f"num_items is {num_items}")
-    return _bipartite_gcn_norm(edge_index, num_users, num_items, dtype)
-
-
-def _bipartite_gcn_norm(edge_index: Tensor, num_users: int, num_items: int,
-                        dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
-    user, item = edge_index[0].long(), edge_index[1].long()
-    user_scale = _inv_sqrt_degree(
-        torch.bincount(user, minlength=num_users).to(dtype))
-    item_scale = _inv_sqrt_degree(
-        torch.bincount(item, minlength=num_items).to(dtype))
-    value = user_scale[user] * item_scale[item]
-    mat = _csr_from_coo(user, item, value, (num_users, num_items))
-    return mat, _csr_transpose(mat)
-
-
-def _normalized_from_edge_index(edge_index: Tensor, num_nodes: int,
-                                dtype: torch.dtype) -> Tensor:
-    # LGConv semantics (flow 'source_to_target'): node j receives from
-    # every edge (i, j), and deg(j) counts the edges that end in j.
-    source, target = edge_index[0].long(), edge_index[1].long()
-    scale = _inv_sqrt_degree(
-        torch.bincount(target, minlength=num_nodes).to(dtype))
-    value = scale[source] * scale[target]
-    return _csr_from_coo(target, source, value, (num_nodes, num_nodes))
-
-
-def _normalized_from_adj_t(crow: Tensor, col: Tensor, value: Tensor,
-                           num_nodes: int, dtype: torch.dtype) -> Tensor:
-    # A sparse adjacency is read as `adj_t` (row = receiving node), exactly
-    # as LGConv / `gcn_norm` read it: deg = row sums of the weights.
-    value = value.to(dtype)
-    if not bool(torch.isfinite(value).all()):
-        raise ValueError("the sparse adjacency contains NaN or Inf weights")
-    row = torch.repeat_interleave(
-        torch.arange(num_nodes, device=crow.device), crow.diff())
-    degree = value.new_zeros(num_nodes).index_add_(0, row, value)
-    if bool((degree < 0).any()):
-        node = int((degree < 0).nonzero()[0, 0])
-        raise ValueError(f"the sparse adjacency has a negative weighted "
-                         f"degree at node {node}")
-    scale = _inv_sqrt_degree(degree)
-    value = scale[row] * value * scale[col.long()]
-    index_dtype = _index_dtype(num_nodes, value.numel())
-    return _sparse_csr(crow.to(index_dtype), col.to(index_dtype), value,
-                       (num_nodes, num_nodes))
 
 
 def _check_square(size: Tuple[int, ...], num_nodes: int) -> None:
@@ -193,32 +48,32 @@ def _check_square(size: Tuple[int, ...], num_nodes: int) -> None:
 
 def _normalized_from_sparse(adj: Tensor, num_nodes: int,
                             dtype: torch.dtype) -> Tensor:
+    # A sparse adjacency is read as `adj_t` (row = receiving node), exactly
+    # as LGConv / `gcn_norm` read it: deg = row sums of the weights.
     _check_square(tuple(adj.shape), num_nodes)
     if adj.dim() != 2 or adj.dense_dim() != 0:
         raise ValueError("the sparse adjacency must be a plain 2-D matrix "
                          "(no batch or dense dimensions)")
     if adj.layout == torch.sparse_coo:
         index = adj._indices()
-        mat = _csr_from_coo(index[0], index[1], adj._values().to(dtype),
-                            (num_nodes, num_nodes))
-        return _normalized_from_adj_t(mat.crow_indices(), mat.col_indices(),
-                                      mat.values(), num_nodes, dtype)
+        return gcn_norm_csr(index[0], index[1], adj._values(), num_nodes,
+                            dtype)
     if adj.layout == torch.sparse_csc:
         adj = adj.to_sparse_csr()
     if adj.layout != torch.sparse_csr:
         raise TypeError(f"unsupported sparse layout '{adj.layout}' (use COO, "
                         f"CSR or CSC)")
-    return _normalized_from_adj_t(adj.crow_indices(), adj.col_indices(),
-                                  adj.values(), num_nodes, dtype)
+    return gcn_norm_csr(csr_row_index(adj), adj.col_indices(), adj.values(),
+                        num_nodes, dtype)
 
 
 def _normalized_from_sparse_tensor(adj: SparseTensor, num_nodes: int,
                                    dtype: torch.dtype) -> Tensor:
     _check_square(tuple(adj.sparse_sizes()), num_nodes)
-    crow, col, value = adj.csr()
+    row, col, value = adj.coo()
     if value is None:
         value = torch.ones(col.numel(), device=col.device)
-    return _normalized_from_adj_t(crow, col, value, num_nodes, dtype)
+    return gcn_norm_csr(row, col, value, num_nodes, dtype)
 
 
 def _graph_version(graph: Any) -> Tuple[int, ...]:
@@ -247,21 +102,6 @@ def _graph_shape(graph: Any) -> Tuple[int, ...]:
 def _graph_device(graph: Any) -> torch.device:
     return graph.device() if isinstance(graph, SparseTensor) else \
         graph.device
-
-
-class _SparseMatmul(torch.autograd.Function):
-    r"""Computes :obj:`mat @ x`; the backward pass re-uses the cached
-    transpose (no per-call CSR transposition), and is itself differentiable.
-    """
-    @staticmethod
-    def forward(ctx, x: Tensor, mat: Tensor, mat_t: Tensor) -> Tensor:
-        ctx.mats = (mat, mat_t)
-        return mat @ x
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor) -> Tuple[Tensor, None, None]:
-        mat, mat_t = ctx.mats
-        return _SparseMatmul.apply(grad_out, mat_t, mat), None, None
 
 
 class _CacheEntry:
@@ -338,11 +178,7 @@ class LightGCNInference(torch.nn.Module):
         cached: bool = True,
     ):
         super().__init__()
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) \
-                or num_layers < 0:
-            raise ValueError(f"'num_layers' must be a non-negative integer "
-                             f"(got {num_layers!r})")
-        self.num_layers = num_layers
+        self.num_layers = check_int(num_layers, 'num_layers', min_value=0)
         self.cached = cached
         self.register_buffer('alpha', self._layer_weights(alpha, num_layers))
         self._cache: Optional[_CacheEntry] = None
@@ -395,7 +231,7 @@ class LightGCNInference(torch.nn.Module):
         mat, mat_t = self._normalized(edge_index, x, dtype,
                                       self._build_homogeneous)
         out = self._propagate((x.to(dtype), ), lambda h: (
-            _SparseMatmul.apply(h[0], mat, mat_t), ))
+            spmm(mat, h[0], mat_t), ))
         return out[0].to(x.dtype)
 
     def _forward_bipartite(self, x: Any,
@@ -406,10 +242,7 @@ class LightGCNInference(torch.nn.Module):
         user_emb, item_emb = x
         check_embedding(user_emb, 'user_emb')
         check_embedding(item_emb, 'item_emb')
-        if user_emb.size(1) != item_emb.size(1):
-            raise ValueError(f"'user_emb' and 'item_emb' must have the same "
-                             f"embedding size (got {user_emb.size(1)} and "
-                             f"{item_emb.size(1)})")
+        check_same_size(user_emb, item_emb, 'user_emb', 'item_emb')
         if user_emb.dtype != item_emb.dtype or \
                 user_emb.device != item_emb.device:
             raise ValueError(f"'user_emb' ({user_emb.dtype}, "
@@ -421,8 +254,7 @@ class LightGCNInference(torch.nn.Module):
                                       self._build_bipartite)
         user_out, item_out = self._propagate(
             (user_emb.to(dtype), item_emb.to(dtype)),
-            lambda h: (_SparseMatmul.apply(h[1], mat, mat_t),
-                       _SparseMatmul.apply(h[0], mat_t, mat)))
+            lambda h: (spmm(mat, h[1], mat_t), spmm(mat_t, h[0], mat)))
         return user_out.to(user_emb.dtype), item_out.to(item_emb.dtype)
 
     def _propagate(self, h: Tuple[Tensor, ...], layer) -> Tuple[Tensor, ...]:
@@ -460,14 +292,14 @@ class LightGCNInference(torch.nn.Module):
     @staticmethod
     def _build_bipartite(graph: Any, counts: Tuple[int, ...], x: Tensor,
                          dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
-        _check_edge_index(graph)
+        check_index_tensor(graph)
         _check_same_device(graph, x)
-        num_users, num_items = counts
-        _check_ids(graph[0], num_users, "edge_index[0] (user ids)",
-                   f"'user_emb' has only {num_users} rows")
-        _check_ids(graph[1], num_items, "edge_index[1] (item ids)",
-                   f"'item_emb' has only {num_items} rows")
-        return _bipartite_gcn_norm(graph, num_users, num_items, dtype)
+        # Name the embedding tables in errors; then the ids are valid.
+        for row, (kind, table, count) in enumerate(
+                zip(('user', 'item'), ('user_emb', 'item_emb'), counts)):
+            check_ids(graph[row], count, f'edge_index[{row}]',
+                      f"'{table}' has only {count} rows", kind)
+        return bipartite_gcn_norm(graph, *counts, dtype=dtype)
 
     @staticmethod
     def _build_homogeneous(graph: Any, counts: Tuple[int, ...], x: Tensor,
@@ -480,12 +312,14 @@ class LightGCNInference(torch.nn.Module):
             _check_same_device(graph, x)
             mat = _normalized_from_sparse(graph, num_nodes, dtype)
         else:
-            _check_edge_index(graph)
+            check_index_tensor(graph)
             _check_same_device(graph, x)
-            _check_ids(graph, num_nodes, "edge_index",
-                       f"'x' has only {num_nodes} rows")
-            mat = _normalized_from_edge_index(graph, num_nodes, dtype)
-        return mat, _csr_transpose(mat)
+            check_ids(graph, num_nodes, 'edge_index',
+                      f"'x' has only {num_nodes} rows")
+            # LGConv semantics (flow 'source_to_target'): node j receives
+            # from every edge (i, j); deg(j) counts the edges that end in j.
+            mat = gcn_norm_csr(graph[1], graph[0], None, num_nodes, dtype)
+        return mat, csr_transpose(mat)
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(num_layers={self.num_layers})'

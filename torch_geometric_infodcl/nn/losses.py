@@ -8,54 +8,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from torch_geometric_infodcl.utils.checks import (
+    check_ids,
+    check_int,
+    check_non_empty,
+    check_same_shape,
+    check_same_size,
+    check_tensor,
+)
+
 Negatives = Union[str, int, Tensor]
 
 # Cosine similarity of a zero vector is 0 (not NaN): norms are clamped here.
 COSINE_EPS = 1e-8
 _REDUCTIONS = ('sum', 'mean', 'none')
-
-
-def _check_tensor(x, name: str, dim: Optional[int] = None) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"'{name}' must be a torch.Tensor "
-                        f"(got {type(x).__name__})")
-    if dim is not None and x.dim() != dim:
-        raise ValueError(f"'{name}' must be {dim}-dimensional (got shape "
-                         f"{tuple(x.shape)})")
-
-
-def _check_non_empty(x: Tensor, name: str) -> None:
-    if x.numel() == 0:
-        raise ValueError(f"'{name}' is empty (got shape {tuple(x.shape)})")
-
-
-def _check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
-    if a.shape != b.shape:
-        raise ValueError(f"'{name_a}' and '{name_b}' must have the same "
-                         f"shape (got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)})")
-
-
-def _check_ids(ids: Tensor, count: int, name: str) -> None:
-    if ids.is_floating_point() or ids.dtype == torch.bool:
-        raise TypeError(f"'{name}' must hold integer item ids (got dtype "
-                        f"{ids.dtype})")
-    if ids.numel() == 0:
-        return
-    low, high = torch.aminmax(ids)
-    if int(low) < 0:
-        raise ValueError(f"'{name}' contains the negative id {int(low)}")
-    if int(high) >= count:
-        raise ValueError(f"'{name}' contains the id {int(high)}, but "
-                         f"'item_emb' has only {count} rows (valid ids are "
-                         f"0..{count - 1})")
-
-
-def _check_batch_size(batch_size) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or \
-            batch_size <= 0:
-        raise ValueError(f"'batch_size' must be a positive integer (got "
-                         f"{batch_size!r})")
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -83,29 +49,27 @@ def bpr_loss(pos_score: Tensor, neg_score: Tensor) -> Tensor:
         pos_score (torch.Tensor): Scores of the positive pairs :obj:`[B]`.
         neg_score (torch.Tensor): Scores of the negative pairs :obj:`[B]`.
     """
-    _check_tensor(pos_score, 'pos_score')
-    _check_tensor(neg_score, 'neg_score')
-    _check_same_shape(pos_score, neg_score, 'pos_score', 'neg_score')
-    _check_non_empty(pos_score, 'pos_score')
+    check_tensor(pos_score, 'pos_score')
+    check_tensor(neg_score, 'neg_score')
+    check_same_shape(pos_score, neg_score, 'pos_score', 'neg_score')
+    check_non_empty(pos_score, 'pos_score')
     return F.softplus(neg_score - pos_score).mean()
 
 
 def _check_info_nce_args(view: Tensor, item_emb: Tensor, pos_item: Tensor,
                          tau: float, reduction: str) -> None:
-    _check_tensor(view, 'view', dim=2)
-    _check_tensor(item_emb, 'item_emb', dim=2)
-    _check_tensor(pos_item, 'pos_item', dim=1)
-    _check_non_empty(view, 'view')
-    _check_non_empty(item_emb, 'item_emb')
-    if view.size(1) != item_emb.size(1):
-        raise ValueError(f"'view' and 'item_emb' must have the same "
-                         f"embedding size (got {view.size(1)} and "
-                         f"{item_emb.size(1)})")
+    check_tensor(view, 'view', ndim=2)
+    check_tensor(item_emb, 'item_emb', ndim=2)
+    check_tensor(pos_item, 'pos_item', ndim=1)
+    check_non_empty(view, 'view')
+    check_non_empty(item_emb, 'item_emb')
+    check_same_size(view, item_emb, 'view', 'item_emb')
     if pos_item.numel() != view.size(0):
         raise ValueError(f"'pos_item' must hold one id per row of 'view' "
                          f"(got {pos_item.numel()} ids for {view.size(0)} "
                          f"rows)")
-    _check_ids(pos_item, item_emb.size(0), 'pos_item')
+    check_ids(pos_item, item_emb.size(0), 'pos_item',
+              f"'item_emb' has only {item_emb.size(0)} rows")
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or \
             not math.isfinite(tau) or tau <= 0:
         raise ValueError(f"'tau' must be a positive finite number (got "
@@ -142,8 +106,9 @@ def _candidate_ids(negatives: Negatives, pos_item: Tensor, num_items: int,
         if negatives.dim() != 1:
             raise ValueError(f"candidate ids must be one-dimensional (got "
                              f"shape {tuple(negatives.shape)})")
-        _check_non_empty(negatives, 'negatives')
-        _check_ids(negatives, num_items, 'negatives')
+        check_non_empty(negatives, 'negatives')
+        check_ids(negatives, num_items, 'negatives',
+                  f"'item_emb' has only {num_items} rows")
         return negatives.to(pos_item.device, torch.long).unique()
     raise TypeError(f"'negatives' must be 'full', 'in_batch', an int or a "
                     f"tensor of item ids (got {type(negatives).__name__})")
@@ -284,11 +249,11 @@ def reconstruction_loss(pred: Tensor, target: Tensor) -> Tensor:
         pred (torch.Tensor): The denoiser's predictions :obj:`[B, d]`.
         target (torch.Tensor): The clean item embeddings :obj:`[B, d]`.
     """
-    _check_tensor(pred, 'pred')
-    _check_tensor(target, 'target')
+    check_tensor(pred, 'pred')
+    check_tensor(target, 'target')
     # F.mse_loss would silently broadcast mismatched shapes.
-    _check_same_shape(pred, target, 'pred', 'target')
-    _check_non_empty(pred, 'pred')
+    check_same_shape(pred, target, 'pred', 'target')
+    check_non_empty(pred, 'pred')
     return F.mse_loss(pred, target)
 
 
@@ -304,11 +269,11 @@ def l2_reg_loss(*tensors: Tensor, batch_size: int) -> Tensor:
             code: the batch's user rows and positive item rows).
         batch_size (int): The batch size :math:`B`.
     """
-    _check_batch_size(batch_size)
+    check_int(batch_size, 'batch_size')
     if not tensors:
         raise ValueError("'l2_reg_loss' needs at least one tensor")
     for k, tensor in enumerate(tensors):
-        _check_tensor(tensor, f'tensors[{k}]')
+        check_tensor(tensor, f'tensors[{k}]')
     return sum(tensor.pow(2).sum() for tensor in tensors) / (2 * batch_size)
 
 
@@ -330,12 +295,12 @@ def balance_loss_norm(views: Union[Tensor, Sequence[Tensor]],
             :math:`\hat{\mathbf{E}}^{(k)}` of each channel, :obj:`[B, d]`.
         batch_size (int): The batch size :math:`B`.
     """
-    _check_batch_size(batch_size)
+    check_int(batch_size, 'batch_size')
     views = [views] if isinstance(views, Tensor) else list(views)
     if not views:
         raise ValueError("'balance_loss_norm' needs at least one view")
     for k, view in enumerate(views):
-        _check_tensor(view, f'views[{k}]')
+        check_tensor(view, f'views[{k}]')
     return sum(view.pow(2).sum() for view in views) / batch_size
 
 

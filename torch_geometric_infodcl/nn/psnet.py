@@ -7,6 +7,15 @@ from torch.nn import LayerNorm, Linear, Parameter
 
 from torch_geometric.typing import OptTensor
 
+from torch_geometric_infodcl.utils.checks import (
+    check_float,
+    check_floating,
+    check_int,
+    check_non_empty,
+    check_shape,
+    check_tensor,
+)
+
 
 def _svd_tolerance(y: Tensor, s_max: Tensor) -> Tensor:
     r"""Singular values below this count as zero; squared-gaps below
@@ -276,16 +285,15 @@ class PSNetNoise(torch.nn.Module):
         dropout: float = 0.1,
     ):
         super().__init__()
-        _check_positive_int('dim', dim)
+        check_int(dim, 'dim')
         if metadata_dim is not None:
-            _check_positive_int('metadata_dim', metadata_dim)
-        if rank is not None and not (isinstance(rank, int)
-                                     and 1 <= rank <= dim):
+            check_int(metadata_dim, 'metadata_dim')
+        if rank is not None and not 1 <= check_int(rank, 'rank') <= dim:
             raise ValueError(f"'rank' must be an integer in [1, dim={dim}] "
                              f"or None (got {rank!r})")
-        _check_positive_int('num_reencode_layers', num_reencode_layers)
-        _check_positive_int('ffn_dim', ffn_dim)
-        if not 0.0 <= dropout < 1.0:
+        check_int(num_reencode_layers, 'num_reencode_layers')
+        check_int(ffn_dim, 'ffn_dim')
+        if not check_float(dropout, 'dropout') < 1.0:
             raise ValueError(f"'dropout' must be in [0, 1) (got {dropout})")
 
         self.dim = dim
@@ -378,31 +386,18 @@ class PSNetNoise(torch.nn.Module):
         return x + y
 
     def _check_inputs(self, noise: Tensor, metadata: OptTensor):
-        if not isinstance(noise, Tensor):
-            raise TypeError(f"'noise' must be a tensor "
-                            f"(got {type(noise).__name__})")
-        if not noise.is_floating_point():
-            raise TypeError(f"'noise' must be floating point "
-                            f"(got {noise.dtype})")
-        if noise.dim() != 2 or noise.size(1) != self.dim or noise.size(0) < 1:
-            raise ValueError(f"'noise' must have shape [B, {self.dim}] with "
-                             f"B >= 1 (got {tuple(noise.shape)})")
+        check_floating(check_tensor(noise, 'noise'), 'noise')
+        check_non_empty(check_shape(noise, 'noise', ('B', self.dim)), 'noise')
         if metadata is None:
             return
         if self.metadata_proj is None:
             raise ValueError("'metadata' was given but this PSNetNoise was "
                              "built without 'metadata_dim'")
-        if not (isinstance(metadata, Tensor)
-                and metadata.is_floating_point()):
-            raise TypeError(f"'metadata' must be a floating-point tensor "
-                            f"(got {getattr(metadata, 'dtype', metadata)})")
+        check_floating(check_tensor(metadata, 'metadata'), 'metadata')
         if metadata.dtype != noise.dtype:
             raise TypeError(f"'metadata' dtype {metadata.dtype} differs from "
                             f"'noise' dtype {noise.dtype}")
-        if metadata.dim() != 2 or metadata.size(1) != self.metadata_dim:
-            raise ValueError(f"'metadata' must have shape "
-                             f"[B, {self.metadata_dim}] "
-                             f"(got {tuple(metadata.shape)})")
+        check_shape(metadata, 'metadata', ('B', self.metadata_dim))
         if metadata.size(0) != noise.size(0):
             raise ValueError(f"'metadata' has {metadata.size(0)} rows but "
                              f"'noise' has {noise.size(0)} "
@@ -413,8 +408,3 @@ class PSNetNoise(torch.nn.Module):
         return (f'{self.__class__.__name__}({self.dim}, '
                 f'metadata_dim={self.metadata_dim}, rank={self.rank})')
 
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"'{name}' must be a positive integer "
-                         f"(got {value!r})")
