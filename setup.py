@@ -11,7 +11,7 @@ install_requires = [
 ]
 
 extras_require = {
-    'test': ['pytest'],
+    'test': ['pytest', 'hypothesis'],
     'plot': ['matplotlib'],
     'sparse': ['torch_sparse'],
     'ogb': ['ogb'],
