@@ -37,12 +37,12 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 import common
-from torch_geometric_infodcl.data.metadata import SimilarityMetadata
 from torch_geometric_infodcl.metrics import full_rank_metrics
+from torch_geometric_infodcl.transforms import SimilarityMetadata
+from torch_geometric_infodcl.typing import EDGE_TYPE
 
 NAME = 'data'
 STUDY_KEYS = ('note', 'runs')
-EDGE_TYPE = ('user', 'interacts', 'item')
 GOWALLA_USERS, GOWALLA_ITEMS = 29858, 40981
 SETTINGS = {'full': dict(runs=5, gowalla_runs=2),
             'quick': dict(runs=1, gowalla_runs=1)}

@@ -48,6 +48,7 @@ from torch_geometric_infodcl.data import NegativeSampler
 from torch_geometric_infodcl.data.preprocess import split_per_user
 from torch_geometric_infodcl.data.synthetic import generate_synthetic
 from torch_geometric_infodcl.models import InfoDCL
+from torch_geometric_infodcl.typing import EDGE_TYPE
 
 NAME = 'scaling'
 STUDY_KEYS = ('scaling', )
@@ -132,7 +133,7 @@ def build_interactions(interactions: int, max_cells: float,
     if cells <= max_cells:
         data = generate_synthetic(num_users, num_items, avg_degree=AVG_DEGREE,
                                   feature_dim=0, seed=0)
-        store = data['user', 'interacts', 'item']
+        store = data[EDGE_TYPE]
         edge_index = store.edge_index
         total = (edge_index.size(1) + store.val_edge_index.size(1) +
                  store.test_edge_index.size(1))

@@ -29,8 +29,7 @@ from torch_geometric_infodcl.experiment import (
 from torch_geometric_infodcl.metrics import full_rank_metrics
 from torch_geometric_infodcl.profile import peak_rss_mb
 from torch_geometric_infodcl.train import Trainer, TrainConfig
-
-EDGE = ('user', 'interacts', 'item')
+from torch_geometric_infodcl.typing import EDGE_TYPE
 
 
 def positive_int(text: str) -> int:
@@ -194,7 +193,7 @@ def reference_protocol_hook(data):
     r"""The authors' protocol on test at every evaluation (train items masked
     only, batch-averaged), stored beside the history and never used for
     selection."""
-    store = data[EDGE]
+    store = data[EDGE_TYPE]
 
     def on_evaluate(epoch, user_emb, item_emb):
         return {'reference_test': full_rank_metrics(

@@ -7,7 +7,8 @@ import torch
 from torch_geometric.data import HeteroData
 
 from torch_geometric_infodcl.data.dataset import RecommenderDataset
-from torch_geometric_infodcl.data.metadata import SimilarityMetadata
+from torch_geometric_infodcl.transforms import SimilarityMetadata
+from torch_geometric_infodcl.typing import EDGE_TYPE
 from torch_geometric_infodcl.models.baselines import MFBPR, PyGLightGCN
 from torch_geometric_infodcl.models.infodcl import InfoDCL
 
@@ -77,7 +78,7 @@ def build_model(kind: str, data: HeteroData,
     num_items = data['item'].num_nodes
     if kind == 'infodcl':
         if kwargs.get('train_layers', 0) > 0:
-            kwargs['edge_index'] = data['user', 'interacts', 'item'].edge_index
+            kwargs['edge_index'] = data[EDGE_TYPE].edge_index
         return InfoDCL(num_users, num_items, metadata=metadata or None,
                        **kwargs)
     if kind == 'mf':

@@ -35,9 +35,8 @@ from torch_geometric_infodcl.data.sampling import (
     NegativeSampler,
     check_bipartite_edge_index,
 )
-from torch_geometric_infodcl.metrics import full_rank_metrics
+from torch_geometric_infodcl.metrics import METRIC_NAMES, full_rank_metrics
 
-METRIC_NAMES = ('recall', 'ndcg', 'precision', 'hit', 'mrr')
 CHECKPOINT_FILE = 'checkpoint.pt'
 METRICS_FILE = 'metrics.jsonl'
 # Fields that do not change what is computed: they may differ on resume.

@@ -125,6 +125,7 @@ from torch_geometric_infodcl.data.preprocess import (
     preprocess_interactions,
 )
 from torch_geometric_infodcl.data.synthetic import generate_synthetic
+from torch_geometric_infodcl.typing import EDGE_TYPE
 
 __all__ = [
     'RecommenderDataset',
@@ -134,8 +135,6 @@ __all__ = [
     'DATASET_NAMES',
     'EDGE_TYPE',
 ]
-
-EDGE_TYPE = ('user', 'interacts', 'item')
 
 #: Bump when the processed output of the same inputs changes.
 PROCESS_VERSION = 1

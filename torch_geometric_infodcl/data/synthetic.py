@@ -37,10 +37,9 @@ import torch
 from torch_geometric.data import HeteroData
 
 from torch_geometric_infodcl.data.preprocess import split_per_user
+from torch_geometric_infodcl.typing import EDGE_TYPE
 
 __all__ = ['generate_synthetic']
-
-EDGE_TYPE = ('user', 'interacts', 'item')
 
 
 def _orthonormal_rows(rng: np.random.Generator, d: int, f: int) -> np.ndarray:

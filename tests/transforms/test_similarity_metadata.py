@@ -6,7 +6,7 @@ import scipy.sparse as sp
 import torch
 
 from torch_geometric.data import HeteroData
-from torch_geometric_infodcl.data.metadata import (
+from torch_geometric_infodcl.transforms import (
     SimilarityMetadata,
     feature_metadata,
     jaccard_similarity,
@@ -15,8 +15,7 @@ from torch_geometric_infodcl.data.metadata import (
     social_metadata,
     svd_base,
 )
-
-EDGE_TYPE = ('user', 'interacts', 'item')
+from torch_geometric_infodcl.typing import EDGE_TYPE
 
 
 # Brute-force references (explicit loops over small graphs) ###################
