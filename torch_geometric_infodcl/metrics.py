@@ -157,20 +157,24 @@ def _ranked_hits(
 def _top_k_ties_by_id(scores: Tensor, k: int) -> Tensor:
     r"""The indices of the :obj:`k` largest scores of every row, ranked by
     decreasing score and, among equal scores, increasing item id."""
-    values, index = scores.topk(k, dim=1)
+    # One extra column tells whether the k-th score ties with the next one.
+    width = min(k + 1, scores.size(1))
+    values, index = scores.topk(width, dim=1)
+    ambiguous = (values[:, k - 1] == values[:, width - 1]) if width > k \
+        else values.new_zeros(values.size(0), dtype=torch.bool)
+    values, index = values[:, :k], index[:, :k]
     # Order the k winners by (score desc, id asc): sort by id, then a
     # stable sort by score.
     index, order = index.sort(dim=1)
-    values = values.gather(1, order)
-    order = values.argsort(dim=1, descending=True, stable=True)
+    order = values.gather(1, order).argsort(dim=1, descending=True,
+                                             stable=True)
     index = index.gather(1, order)
-    # Rows where more items tie with the k-th score than there are slots:
-    # torch.topk picks any of them, the rule wants the lowest ids.
-    kth = values.gather(1, order[:, -1:])
-    ambiguous = ((scores >= kth).sum(dim=1) > k).nonzero().view(-1)
-    if ambiguous.numel() > 0:
-        index[ambiguous] = scores[ambiguous].argsort(
-            dim=1, descending=True, stable=True)[:, :k]
+    # Where more items tie with the k-th score than there are slots,
+    # torch.topk picks any of them; the rule wants the lowest ids.
+    rows = ambiguous.nonzero().view(-1)
+    if rows.numel() > 0:
+        index[rows] = scores[rows].argsort(dim=1, descending=True,
+                                           stable=True)[:, :k]
     return index
 
 

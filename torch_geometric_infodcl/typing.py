@@ -1,5 +1,5 @@
-r"""Names shared by every layer of the package (as :mod:`torch_geometric.typing`
-is for PyG)."""
+r"""Names shared by every layer of the package, as
+:mod:`torch_geometric.typing` is for PyG."""
 from typing import Tuple
 
 EdgeType = Tuple[str, str, str]

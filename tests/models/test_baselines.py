@@ -160,15 +160,16 @@ def test_argument_and_batch_errors(cls):
         cls(0, 5)
     with pytest.raises(TypeError, match="'dim' must be an int"):
         cls(3, 5, dim=4.0)
-    with pytest.raises(ValueError, match="'num_layers' must be a non-negative"):
+    with pytest.raises(ValueError,
+                       match="'num_layers' must be a non-negative"):
         cls(3, 5, num_layers=-1)
     with pytest.raises(ValueError, match="'reg_weight' must be finite"):
         cls(3, 5, reg_weight=float('nan'))
     model = cls(3, 5)
     if cls is PyGLightGCN:
         model.set_graph(torch.tensor([[0, 1, 2], [0, 1, 2]]))
-    with pytest.raises(ValueError, match=r"'batch.neg_item' contains the id 5, "
-                       r"but num_items is 5 \(valid ids are 0\.\.4\)"):
+    with pytest.raises(ValueError, match=r"'batch.neg_item' contains the id "
+                       r"5, but num_items is 5 \(valid ids are 0\.\.4\)"):
         model.loss(TrainBatch(torch.tensor([0, 1]), torch.tensor([0, 1]),
                               torch.tensor([0, 5])))
     with pytest.raises(ValueError, match='same shape'):

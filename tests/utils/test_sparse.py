@@ -39,7 +39,7 @@ def homogeneous(edge_index):
     return torch.stack([torch.cat([user, item]), torch.cat([item, user])])
 
 
-# PyG's gcn_norm semantics, tested once ########################################
+# PyG's gcn_norm semantics, tested once #######################################
 
 
 def test_bipartite_adjacency_equals_pyg_gcn_norm():

@@ -236,7 +236,7 @@ def social_metadata(
     check_int(chunk_size, 'chunk_size')
     incidence = _incidence(edge_index, num_users, num_items)
     user_base, item_base = check_base_pair(user_base, item_base, num_users,
-                                            num_items, edge_index.device)
+                                           num_items, edge_index.device)
     smoothed = []
     for start in range(0, num_users, chunk_size):
         end = min(start + chunk_size, num_users)

@@ -116,7 +116,7 @@ class SimilarityMetadata(BaseTransform):
             if isinstance(spec, (str, os.PathLike)):
                 check_embedding(emb, os.fspath(spec), num)
         return check_base_pair(user_base, item_base, num_users, num_items,
-                                edge_index.device)
+                               edge_index.device)
 
     def forward(self, data: HeteroData) -> HeteroData:
         if EDGE_TYPE not in data.edge_types:

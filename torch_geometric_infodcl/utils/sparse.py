@@ -137,6 +137,8 @@ def _inv_sqrt(degree: Tensor) -> Tensor:
 
 def _bipartite_entries(edge_index: Tensor, num_users: int, num_items: int,
                        dtype: torch.dtype) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""The (user, item, value) entries of :math:`\tilde{\mathbf{R}}`."""
+    check_edge_index(edge_index, num_users, num_items)
     user, item = edge_index[0].long(), edge_index[1].long()
     user_degree = torch.bincount(user, minlength=num_users).to(dtype)
     item_degree = torch.bincount(item, minlength=num_items).to(dtype)
@@ -175,7 +177,6 @@ def bipartite_gcn_norm(
             arrays; the smallest that fits if :obj:`None`.
             (default: :obj:`None`)
     """
-    check_edge_index(edge_index, num_users, num_items)
     user, item, value = _bipartite_entries(edge_index, num_users, num_items,
                                            dtype)
     if index_dtype is None:
@@ -217,7 +218,6 @@ def bipartite_adjacency(
             arrays; the smallest that fits if :obj:`None`.
             (default: :obj:`None`)
     """
-    check_edge_index(edge_index, num_users, num_items)
     user, item, value = _bipartite_entries(edge_index, num_users, num_items,
                                            dtype)
     num_nodes = num_users + num_items
