@@ -50,7 +50,7 @@ def test_bad_values_raise_value_error():
     for value in (-0.5, float('nan'), float('inf')):
         with pytest.raises(ValueError, match="'w' must be finite and >= 0"):
             check_float(value, 'w')
-    with pytest.raises(ValueError, match="'t' must be finite and > 0"):
+    with pytest.raises(ValueError, match="'t' must be a positive finite"):
         check_float(0.0, 't', positive=True)
     with pytest.raises(ValueError, match=r"'x' must be 2-dimensional \(got "
                        r"shape \(3,\)\)"):

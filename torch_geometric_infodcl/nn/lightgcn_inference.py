@@ -7,6 +7,7 @@ from torch_geometric.typing import Adj, SparseTensor
 
 from torch_geometric_infodcl.utils.checks import (
     check_embedding,
+    check_finite,
     check_ids,
     check_index_tensor,
     check_int,
@@ -196,9 +197,7 @@ class LightGCNInference(torch.nn.Module):
                                  f"{alpha.numel()})")
         else:
             alpha = torch.full((num_layers + 1, ), float(alpha))
-        if not bool(torch.isfinite(alpha).all()):
-            raise ValueError("'alpha' contains NaN or Inf")
-        return alpha.clone()
+        return check_finite(alpha, 'alpha').clone()
 
     def reset_parameters(self):
         r"""Resets the module (it has no parameters; clears the cache)."""

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from torch_geometric_infodcl.utils.checks import (
+    check_float,
     check_ids,
     check_int,
     check_non_empty,
@@ -70,10 +71,7 @@ def _check_info_nce_args(view: Tensor, item_emb: Tensor, pos_item: Tensor,
                          f"rows)")
     check_ids(pos_item, item_emb.size(0), 'pos_item',
               f"'item_emb' has only {item_emb.size(0)} rows")
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or \
-            not math.isfinite(tau) or tau <= 0:
-        raise ValueError(f"'tau' must be a positive finite number (got "
-                         f"{tau!r})")
+    check_float(tau, 'tau', positive=True)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"'reduction' must be one of {_REDUCTIONS} (got "
                          f"{reduction!r})")

@@ -13,6 +13,7 @@ from torch_geometric_infodcl.utils.checks import (
     check_embedding,
     check_int,
     check_same_size,
+    check_tensor,
 )
 from torch_geometric_infodcl.utils.sparse import (
     csr_row_index,
@@ -347,9 +348,7 @@ def feature_metadata(
     """
     check_int(top_k, 'top_k')
     check_int(chunk_size, 'chunk_size')
-    if not isinstance(item_base, Tensor):
-        raise TypeError("'item_base' must be a torch.Tensor")
-    num_items = item_base.size(0)
+    num_items = check_tensor(item_base, 'item_base').size(0)
     x = check_embedding(x.float() if isinstance(x, Tensor) else x, 'x',
                         num_items)
     item_base = check_embedding(item_base, 'item_base', num_items)

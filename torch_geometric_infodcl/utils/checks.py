@@ -62,9 +62,9 @@ def check_float(value, name: str, positive: bool = False) -> float:
         raise TypeError(f"'{name}' must be a float "
                         f"(got {_type_name(value)} {value!r})")
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        bound = '> 0' if positive else '>= 0'
-        raise ValueError(f"'{name}' must be finite and {bound} "
-                         f"(got {value})")
+        bound = ('a positive finite number' if positive else
+                 'finite and >= 0')
+        raise ValueError(f"'{name}' must be {bound} (got {value})")
     return float(value)
 
 
