@@ -18,6 +18,7 @@ import warnings
 
 import torch
 
+from torch_geometric_infodcl.datasets import FORMATS
 from torch_geometric_infodcl.experiment import (
     METADATA_CHANNELS,
     MODELS,
@@ -85,6 +86,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument('--root', default='data', help='dataset cache root')
     g.add_argument('--raw-dir', default=None,
                    help='read raw files from here (e.g. ../shared/data/office)')
+    g.add_argument('--format', default='auto', choices=('auto', ) + FORMATS,
+                   help='file format of a folder (or of the text splits of '
+                   'office, gowalla, ml-1m); auto = detected from the files')
     g.add_argument('--metadata', type=channels_arg,
                    default=['social', 'knowledge'],
                    help='comma-separated metadata channels (social, '
@@ -253,7 +257,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    data, raw_dir = load_data(args.dataset, args.root, args.raw_dir)
+    data, raw_dir = load_data(args.dataset, args.root, args.raw_dir,
+                              args.format)
     metadata = None
     t0 = time.perf_counter()
     if args.model == 'infodcl' and args.metadata:

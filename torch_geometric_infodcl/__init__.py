@@ -12,7 +12,8 @@ from .nn import (
     balance_loss_ratio,
 )
 from .models import InfoDCL, MFBPR, PyGLightGCN
-from .data import RecommenderDataset, TrainBatch
+from .data import TrainBatch
+from .datasets import RecommenderDataset
 from .transforms import SimilarityMetadata
 from .metrics import full_rank_metrics
 from .train import Trainer, TrainConfig

@@ -6,7 +6,11 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from torch_geometric.data import HeteroData
 
-from torch_geometric_infodcl.data.dataset import RecommenderDataset
+from torch_geometric_infodcl.datasets import (
+    FileDataset,
+    InteractionFolder,
+    RecommenderDataset,
+)
 from torch_geometric_infodcl.transforms import SimilarityMetadata
 from torch_geometric_infodcl.typing import EDGE_TYPE
 from torch_geometric_infodcl.models.baselines import MFBPR, PyGLightGCN
@@ -17,15 +21,21 @@ METADATA_CHANNELS = ('social', 'knowledge', 'feature')
 PRETRAINED_FILES = ('uEmbeds_pt.npy', 'iEmbeds_pt.npy')
 
 
-def load_data(dataset: str, root: str,
-              raw_dir: Optional[str] = None) -> Tuple[HeteroData, str]:
+def load_data(dataset: str, root: str, raw_dir: Optional[str] = None,
+              format: str = 'auto') -> Tuple[HeteroData, str]:
     r"""Loads :obj:`dataset` (a name or a folder) and returns the
-    :class:`HeteroData` and the folder its raw files were read from."""
+    :class:`HeteroData` and the folder its raw files were read from
+    (:obj:`None` for generated data).
+    :obj:`format` (``'auto'`` or one of
+    :data:`~torch_geometric_infodcl.datasets.FORMATS`) is passed to the
+    datasets that take it (a folder, and the text splits of Office, Gowalla
+    and ML-1M)."""
+    options = {} if format == 'auto' else {'format': format}
     if osp.isdir(dataset) and raw_dir is None:
-        ds = RecommenderDataset(root, 'folder', raw_dir=dataset)
+        ds = InteractionFolder(root, dataset, **options)
     else:
-        ds = RecommenderDataset(root, dataset, raw_dir=raw_dir)
-    return ds[0], ds.raw_dir
+        ds = RecommenderDataset(root, dataset, raw_dir=raw_dir, **options)
+    return ds[0], ds.raw_dir if isinstance(ds, FileDataset) else None
 
 
 def pretrained_base(raw_dir: Optional[str]) -> Optional[Tuple[str, str]]:

@@ -11,15 +11,18 @@ import pytest
 import torch
 from torch_geometric.data import HeteroData
 
-import torch_geometric_infodcl.data.dataset as D
-from torch_geometric_infodcl.data.dataset import (
+import torch_geometric_infodcl.datasets.base as D
+from torch_geometric_infodcl.datasets import (
     DATASET_NAMES,
     EDGE_TYPE,
     DatasetDownloadError,
+    InteractionDataset,
+    Office,
     RecommenderDataset,
     load_dataset,
 )
-from torch_geometric_infodcl.data.readers import ML1M_GENRES, DataFileError
+from torch_geometric_infodcl.datasets.files import DataFileError
+from torch_geometric_infodcl.datasets.logs import ML1M_GENRES
 
 
 def write(path, text, gz=False):
@@ -187,8 +190,8 @@ def test_cache_key_and_reuse(tmp_path, monkeypatch):
     assert osp.isfile(first.replace('.pt', '.json'))
 
     calls = []
-    orig = RecommenderDataset.process
-    monkeypatch.setattr(RecommenderDataset, 'process',
+    orig = InteractionDataset.process
+    monkeypatch.setattr(InteractionDataset, 'process',
                         lambda self: calls.append(1) or orig(self))
     same = RecommenderDataset(root, 'folder', raw_dir=str(raw), seed=0)
     assert same.processed_paths[0] == first and calls == []
@@ -255,7 +258,7 @@ def test_lightgcn_without_validation(tmp_path):
         for u in range(8)), gz=True)
     write(raw / 'test.txt', '0 20\n1 21 22\n')  # pairs-looking first line
     ds = RecommenderDataset(str(tmp_path), 'gowalla', raw_dir=str(raw),
-                            text_format='lightgcn', num_items=30)
+                            format='lightgcn', num_items=30)
     data = ds[0]
     check_graph(data, 8, 30)
     # 10 training items per user -> max(1, floor(0.1 * 10)) = 1 to valid.
@@ -266,7 +269,7 @@ def test_lightgcn_without_validation(tmp_path):
     with pytest.raises(DataFileError, match=r"test.txt', line 2: expected 2 "
                        'fields'):
         load_dataset('gowalla', str(tmp_path), raw_dir=str(raw),
-                     text_format='pairs', num_items=30)
+                     format='pairs', num_items=30)
 
 
 def test_diffrec_npy(tmp_path):
@@ -479,7 +482,7 @@ def test_download_success(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match='optional file'):
         data = load_dataset('office', str(tmp_path))
     check_graph(data, 2, 3, (3, 1, 1))
-    assert seen[0] == D.OFFICE_URL + 'train.txt'
+    assert seen[0] == Office.url + 'train.txt'
     assert osp.isfile(osp.join(tmp_path, 'office', 'raw', 'train.txt'))
 
 

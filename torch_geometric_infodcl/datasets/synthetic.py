@@ -23,23 +23,25 @@ Model (all draws from one ``numpy`` generator seeded by ``seed``):
   function of ``x`` when ``feature_dim >= latent_dim``; ``s = 0``: pure
   noise).  User features are built the same way from ``P``;
 * the interactions are split per user with
-  :func:`~torch_geometric_infodcl.data.preprocess.split_per_user` (random,
+  :func:`~torch_geometric_infodcl.datasets.preprocess.split_per_user` (random,
   the module's default rule).
 
 The default size (2,000 users, 1,000 items, ~50k interactions) generates in
-well under a second.
+well under a second.  :class:`Synthetic` serves it as a cached dataset.
 """
+import inspect
 import math
-from typing import Optional
+from typing import Any, ClassVar, Dict, Optional
 
 import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
-from torch_geometric_infodcl.data.preprocess import split_per_user
+from torch_geometric_infodcl.datasets.base import InteractionDataset
+from torch_geometric_infodcl.datasets.preprocess import split_per_user
 from torch_geometric_infodcl.typing import EDGE_TYPE
 
-__all__ = ['generate_synthetic']
+__all__ = ['generate_synthetic', 'Synthetic']
 
 
 def _orthonormal_rows(rng: np.random.Generator, d: int, f: int) -> np.ndarray:
@@ -180,3 +182,36 @@ def generate_synthetic(
     store.val_edge_index = _tensor(val)
     store.test_edge_index = _tensor(test)
     return data
+
+
+class Synthetic(InteractionDataset):
+    r"""The planted-preference data of :func:`generate_synthetic` as a
+    dataset cached under ``root/synthetic/processed`` (no files needed).
+
+    **STATS** (default options):
+
+    .. list-table::
+        :widths: 10 10 10
+        :header-rows: 1
+
+        * - #users
+          - #items
+          - #interactions
+        * - 2,000
+          - 1,000
+          - about 50,000
+
+    Args:
+        root (str): Root directory.
+        transform, pre_transform, force_reload: See
+            :class:`~torch_geometric.data.InMemoryDataset`.
+        **options: The arguments of :func:`generate_synthetic`.
+    """
+    name = 'synthetic'
+    options_defaults: ClassVar[Dict[str, Any]] = {
+        key: p.default
+        for key, p in inspect.signature(generate_synthetic).parameters.items()
+    }
+
+    def build(self) -> HeteroData:
+        return generate_synthetic(**self.options)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from torch_geometric_infodcl.data.synthetic import (
+from torch_geometric_infodcl.datasets.synthetic import (
     EDGE_TYPE,
     generate_synthetic,
 )

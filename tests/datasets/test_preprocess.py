@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from torch_geometric_infodcl.data.preprocess import (
+from torch_geometric_infodcl.datasets.preprocess import (
     carve_validation,
     clean_splits,
     dedup_mask,
