@@ -45,8 +45,8 @@ from torch import Tensor
 
 import common
 from torch_geometric_infodcl.data import NegativeSampler
-from torch_geometric_infodcl.data.preprocess import split_per_user
-from torch_geometric_infodcl.data.synthetic import generate_synthetic
+from torch_geometric_infodcl.datasets.preprocess import split_per_user
+from torch_geometric_infodcl.datasets.synthetic import generate_synthetic
 from torch_geometric_infodcl.models import InfoDCL
 from torch_geometric_infodcl.typing import EDGE_TYPE
 

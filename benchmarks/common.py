@@ -40,7 +40,7 @@ import torch_geometric
 from torch import Tensor
 
 from torch_geometric_infodcl.data import NegativeSampler, TrainBatch
-from torch_geometric_infodcl.data.readers import read_lightgcn, read_pairs
+from torch_geometric_infodcl.datasets.readers import read_lightgcn, read_pairs
 from torch_geometric_infodcl.profile import peak_rss_mb  # noqa: F401
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -165,3 +166,54 @@ def test_count_id_list_string_ids(tmp_path):
     assert R.count_id_list(p) == 3
     with pytest.raises(DataFileError, match='remap id'):
         R.count_id_list(write(tmp_path / 'x.txt', 'org remap\nA 0\nB x\n'))
+
+
+def test_pairs_extra_columns_need_not_be_ids(tmp_path):
+    p = write(tmp_path / 'r.txt', '0 3 4.5 2017-11-25\n1 1 -1 x\n')
+    assert R.read_pairs(p).tolist() == [[0, 3], [1, 1]]
+    with pytest.raises(DataFileError, match="line 2: '1.0' is not an integer"):
+        R.read_pairs(write(tmp_path / 's.txt', '0 3 4.5\n1.0 1 2\n'))
+
+
+def test_unterminated_last_line_warns(tmp_path):
+    p = write(tmp_path / 't.txt', '0 1\n1 2')
+    with pytest.warns(UserWarning, match=r"t.txt': the last line \(2\) has "
+                      'no line end, so the file may be truncated'):
+        assert R.read_pairs(p).tolist() == [[0, 1], [1, 2]]
+    with pytest.warns(UserWarning, match='may be truncated'):
+        R.read_lightgcn(p)
+
+
+@pytest.mark.parametrize('make, where', [
+    (lambda p: write(p / 'a.txt', f'0 1\n1 {2**40} 3\n'), "a.txt', line 2"),
+    (lambda p: save_npy(p / 'b.npy', np.array([[0, 1], [2**40, 0]])),
+     "b.npy': row 1: invalid user id 1099511627776"),
+    (lambda p: save_npy(p / 'u.npy', np.array([[0, 2**63 + 5]],
+                                              dtype=np.uint64)),
+     "u.npy': row 0: invalid item id 9223372036854775813"),
+    (lambda p: write(p / 'c.json', json.dumps({'0': [1], '3': [2**40]})),
+     "c.json': user 3: invalid item id 1099511627776"),
+    (lambda p: write(p / 'd.json', json.dumps({str(2**40): [1]})),
+     "d.json': user 1099511627776: invalid user id"),
+])
+def test_absurd_ids_refused(tmp_path, make, where):
+    # issue 12, case 4: an id of 2**40 was accepted and the run later died
+    # allocating 8 TB without naming the file.
+    path = make(tmp_path)
+    read = {'.txt': R.read_lightgcn, '.npy': R.read_npy_pairs,
+            'json': R.read_json_lists}[path[-4:]]
+    with pytest.raises(DataFileError, match='larger than 2147483647') as e:
+        read(path)
+    assert where in str(e.value)
+
+
+def test_json_keys_strict(tmp_path):
+    for key in ['1_0', '\u0663', '\uff11', '+1', '1.0', ' 1']:
+        p = write(tmp_path / 'k.json', json.dumps({key: [1]}))
+        with pytest.raises(DataFileError, match=re.escape(
+                f'user key {key!r} is not an integer id')):
+            R.read_json_lists(p)
+    with pytest.raises(DataFileError, match="index '3' is not an integer"):
+        R.count_id_list(write(tmp_path / 'm.json', json.dumps({'a': '3'})))
+    assert R.count_id_list(write(tmp_path / 'n.json',
+                                 json.dumps({'a': 0}))) == 1

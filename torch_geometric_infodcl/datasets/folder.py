@@ -87,8 +87,9 @@ class InteractionFolder(FileDataset):
             listing = '; '.join(
                 f"{lay.name} ({', '.join(sorted(map(osp.basename, files.values())))})"
                 for lay, files in found)
-            names = ' or '.join(f"format='{lay.formats[-1]}'"
-                                for lay, _ in found)
+            values = [f"format='{v}'" for lay, _ in found
+                      for v in lay.formats[1:] or lay.formats]
+            names = ', '.join(values[:-1]) + f' or {values[-1]}'
             raise FormatDetectionError(
                 f"folder '{folder}' holds files of several formats: "
                 f'{listing}; pass {names} (command line: --format) to '

@@ -100,12 +100,13 @@ def _warn_one_based(splits: Mapping[str, np.ndarray],
                if kind in inferred and int(pairs[:, col].min()) > 0]
     if missing:
         names = ', '.join(f"'{files[s]}'" for s in SPLITS if s in files)
-        kinds = ' and '.join(missing)
         warnings.warn(
-            f'{source}: no {kinds} id is 0 in {names or "the splits"}, so '
-            f'the ids look 1-based; read as 0-based (one_based=False), '
-            f'{kinds} 0 is a node without any interaction. Pass '
-            f'one_based=True if the ids start at 1', stacklevel=4)
+            f"{source}: no {' and no '.join(missing)} has id 0 in "
+            f"{names or 'the splits'}, so the ids look 1-based; read as "
+            f"0-based (one_based=False), {' and '.join(missing)} 0 "
+            f"{'are nodes' if len(missing) > 1 else 'is a node'} without "
+            f'any interaction. Pass one_based=True if the ids start at 1',
+            stacklevel=4)
 
 
 def split_graph(splits: Dict[str, np.ndarray], options: Mapping[str, Any],
