@@ -18,17 +18,36 @@ def test_two_fields_are_pairs(tmp_path):
                                     test='0 2\n'))
     assert out.format == 'pairs'
     assert 'no line holds more than 2 fields' in out.reason
-    # A one-field line does not make a folder LightGCN: it is reported by
-    # the pairs reader (it may be a truncated line).
-    assert detect_text_format(files(tmp_path, a='0 1\n1\n')) == 'pairs'
     assert detect_text_format(files(tmp_path, e='')) == 'pairs'
+    # A complete one-field line is a LightGCN user without items or a
+    # broken pair: refused, naming it.
+    with pytest.raises(FormatDetectionError, match="line 2 of '.*a.txt' "
+                       'holds one field.*--format'):
+        detect_text_format(files(tmp_path, a='0 1\n1\n2 0\n'))
+    # An unended last line may be a truncated pair: it is left to the
+    # reader, which reports it.
+    assert detect_text_format(files(tmp_path, b='0 1\n1')) == 'pairs'
 
 
 def test_varying_widths_are_lightgcn(tmp_path):
     out = explain_text_format(files(tmp_path, train='0 1 2 3\n1 4\n2 5 6\n',
                                     test='0 7\n1 8\n'))
-    assert out == ('lightgcn', 'lines hold from 2 to 4 fields, which only '
-                   'LightGCN lines do')
+    assert out.format == 'lightgcn'
+    assert out.reason.startswith("the lines of '") and out.reason.endswith(
+        "train.txt' hold from 2 to 4 fields, which only LightGCN lines do")
+
+
+def test_fixed_widths_that_differ_between_files(tmp_path):
+    # train.txt 'u i' and test.txt 'u i rating': each file has one width,
+    # so this is not LightGCN evidence (issue 12: never a different graph).
+    paths = files(tmp_path, train='0 0\n1 2\n', test='0 1 5\n')
+    with pytest.raises(FormatDetectionError, match='every file has one '
+                       r'number of fields per line \(2 to 3\)'):
+        explain_text_format(paths)
+    paths = files(tmp_path, train='0 0\n1 2\n', test='0 1 5\n1 0 5\n')
+    out = explain_text_format(paths)
+    assert out.format == 'pairs' and 'column 3 holds 5 on all 2 lines' in \
+        out.reason
 
 
 @pytest.mark.parametrize('train, evidence', [

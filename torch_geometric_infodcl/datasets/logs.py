@@ -21,6 +21,7 @@ pipeline remaps them to ``0..n-1``.
 """
 import ast
 import json
+import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -35,8 +36,10 @@ from torch_geometric_infodcl.datasets.files import (
 from torch_geometric_infodcl.datasets.parse import (
     Fields,
     line_text,
+    parse_decimals,
     parse_ids,
     split_fields,
+    warn_unterminated,
 )
 
 __all__ = [
@@ -119,6 +122,7 @@ def read_movielens_ratings(path: str) -> Dict[str, np.ndarray]:
         ``timestamp``, all ``int64 [N]``.
     """
     data, fields = _movielens_fields(path, 4)
+    warn_unterminated(path, fields)
     user, item, rating, timestamp = _columns(path, data, fields, 4,
                                              range(4))
     return {'user': user, 'item': item, 'rating': rating,
@@ -208,18 +212,44 @@ def read_movielens_users(path: str) -> Tuple[np.ndarray, np.ndarray]:
 # Amazon ####################################################################
 
 
+def _review_fields(path: str, obj: dict, line: int
+                   ) -> Tuple[str, str, float, int]:
+    r"""``reviewerID``, ``asin``, ``overall`` (NaN if absent) and
+    ``unixReviewTime`` (0 if absent) of one review, with their JSON types
+    checked (a string id, a number, an integer)."""
+    try:
+        user, item = obj['reviewerID'], obj['asin']
+    except KeyError as e:
+        raise DataFileError(path, f'missing key {e.args[0]!r}',
+                            line) from None
+    rating = obj.get('overall', float('nan'))
+    time = obj.get('unixReviewTime', 0)
+    for key, value, types in (('reviewerID', user, (str, )),
+                              ('asin', item, (str, )),
+                              ('overall', rating, (int, float)),
+                              ('unixReviewTime', time, (int, ))):
+        if isinstance(value, bool) or not isinstance(value, types) or (
+                isinstance(value, str) and not value):
+            raise DataFileError(path, f'bad value {value!r} for {key!r}',
+                                line)
+    if rating < 0 or time < 0:
+        raise DataFileError(path, 'negative overall / unixReviewTime', line)
+    return user, item, float(rating), time
+
+
 def read_amazon_reviews(path: str) -> Dict[str, np.ndarray]:
     r"""Reads Amazon 2014 review files (``reviews_<Category>_5.json(.gz)``):
-    one object per line with ``reviewerID``, ``asin``, ``overall`` and
-    ``unixReviewTime`` (other keys are ignored; lines in Python-literal
-    syntax, as in some of McAuley's dumps, are accepted too).
+    one object per line with ``reviewerID``, ``asin`` (strings),
+    ``overall`` (a number) and ``unixReviewTime`` (an integer); other keys
+    are ignored; lines in Python-literal syntax, as in some of McAuley's
+    dumps, are accepted too.
 
     Returns:
         dict: ``user``, ``item`` (original string ids, ``object`` arrays),
         ``rating`` (``float64``), ``timestamp`` (``int64``).
     """
     text = read_text(path)
-    users, items, ratings, times = [], [], [], []
+    rows = []
     for i, line in enumerate(text.split('\n')):
         if not line.strip():
             continue
@@ -228,20 +258,12 @@ def read_amazon_reviews(path: str) -> Dict[str, np.ndarray]:
         except json.JSONDecodeError:
             try:
                 obj = ast.literal_eval(line)
-            except (ValueError, SyntaxError):
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
                 raise DataFileError(path, 'not a JSON object', i + 1) from None
         if not isinstance(obj, dict):
             raise DataFileError(path, 'not a JSON object', i + 1)
-        try:
-            users.append(str(obj['reviewerID']))
-            items.append(str(obj['asin']))
-            ratings.append(float(obj.get('overall', 'nan')))
-            times.append(int(obj.get('unixReviewTime', 0)))
-        except KeyError as e:
-            raise DataFileError(path, f'missing key {e.args[0]!r}',
-                                i + 1) from None
-        except (TypeError, ValueError) as e:
-            raise DataFileError(path, f'bad value: {e}', i + 1) from None
+        rows.append(_review_fields(path, obj, i + 1))
+    users, items, ratings, times = zip(*rows) if rows else ((), ) * 4
     return {
         'user': np.array(users, dtype=object),
         'item': np.array(items, dtype=object),
@@ -250,40 +272,37 @@ def read_amazon_reviews(path: str) -> Dict[str, np.ndarray]:
     }
 
 
+def _strings(data: bytes, fields: Fields, select: np.ndarray) -> np.ndarray:
+    return np.array([data[s:e].decode('utf-8') for s, e in
+                     zip(fields.start[select], fields.end[select])],
+                    dtype=object)
+
+
 def read_amazon_ratings_csv(path: str) -> Dict[str, np.ndarray]:
     r"""Reads Amazon ``ratings_<Category>.csv`` files: ``user,item,rating,
-    timestamp`` lines without header (a header line is skipped).
+    timestamp`` lines (a first line whose rating and timestamp hold no digit
+    is a header and skipped).  Ratings are decimal numbers,
+    timestamps integers, both parsed strictly.
 
     Returns:
         dict as :func:`read_amazon_reviews`.
     """
-    text = read_text(path)
-    users, items, ratings, times = [], [], [], []
-    for i, line in enumerate(text.split('\n')):
-        line = line.strip()
-        if not line:
-            continue
-        fields = line.split(',')
-        if len(fields) != 4:
-            raise DataFileError(path, f'expected 4 comma-separated fields '
-                                f'(user,item,rating,timestamp), found '
-                                f'{len(fields)}', i + 1)
-        try:
-            r, t = float(fields[2]), int(float(fields[3]))
-        except ValueError:
-            if not users and i == 0 or (not users and not items):
-                continue  # header
-            raise DataFileError(path, f'bad rating/timestamp: {line[:80]!r}',
-                                i + 1) from None
-        users.append(fields[0])
-        items.append(fields[1])
-        ratings.append(r)
-        times.append(t)
+    data = read_text(path).encode('utf-8')
+    fields = split_fields(data, b',')
+    _check_width(path, data, fields, 4, ',',
+                 names=' (user,item,rating,timestamp)')
+    warn_unterminated(path, fields)
+    first = np.flatnonzero(fields.column == 0)
+    if first.size:
+        head = data[fields.start[first[0] + 2]:fields.end[first[0] + 3]]
+        if re.fullmatch(rb'[^0-9]*,[^0-9]*', head):
+            first = first[1:]  # header, e.g. 'user,item,rating,timestamp'
     return {
-        'user': np.array(users, dtype=object),
-        'item': np.array(items, dtype=object),
-        'rating': np.array(ratings, dtype=np.float64),
-        'timestamp': np.array(times, dtype=np.int64),
+        'user': _strings(data, fields, first),
+        'item': _strings(data, fields, first + 1),
+        'rating': parse_decimals(path, data, fields, first + 2, 'rating'),
+        'timestamp': parse_ids(path, data, fields, first + 3, max_id=None,
+                               what='timestamp'),
     }
 
 
@@ -314,6 +333,7 @@ def _taobao_chunk(path: str, data: bytes, line_offset: int,
     fields = split_fields(data, b',')
     lines = _check_width(path, data, fields, 5, ',', line_offset,
                          _TAOBAO_FIELDS)
+    warn_unterminated(path, fields, line_offset, stacklevel=4)
     b = np.frombuffer(data, dtype=np.uint8)
     beh_fields = np.flatnonzero(fields.column == 3)
     codes = np.array([_word_code(w) for w in TAOBAO_BEHAVIORS])
@@ -384,6 +404,7 @@ def read_taobao_behavior(
                                                     keep)):
                     c.append(v)
                 line_offset += data.count(b'\n')
+
             if not chunk:
                 break
     out = {n: np.concatenate(c) if c else np.zeros(0, dtype=np.int64)

@@ -10,6 +10,7 @@ An id is a run of 1 to 18 ASCII digits ``0-9`` and nothing else: ``+1``,
 ``-1``, ``1.0``, ``1e3``, ``1_0``, ``0x1f``, Arabic-Indic or full-width
 digits, and ids above :obj:`max_id` are errors naming the file and the line.
 """
+import warnings
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -17,7 +18,8 @@ import numpy as np
 from torch_geometric_infodcl.datasets.files import DataFileError
 
 __all__ = ['MAX_ID', 'Fields', 'split_whitespace', 'split_fields',
-           'parse_ids', 'field_text', 'line_text']
+           'parse_ids', 'parse_decimals', 'warn_unterminated', 'field_text',
+           'line_text']
 
 #: The largest id a pre-split file may hold: an id ``n`` makes a table of
 #: ``n + 1`` embeddings, and ``2**31`` rows of 64 floats are 512 GiB.
@@ -31,6 +33,10 @@ _CHUNK = 1 << 20  # fields parsed at a time (bounds the temporary memory)
 # field, so a non-ASCII space inside an id is reported, not skipped.
 _BLANK = np.zeros(256, dtype=bool)
 _BLANK[[9, 10, 11, 12, 13, 32]] = True
+_DIGIT = np.zeros(256, dtype=bool)
+_DIGIT[48:58] = True
+_DOT = np.zeros(256, dtype=bool)
+_DOT[46] = True
 
 
 class Fields(NamedTuple):
@@ -99,6 +105,17 @@ def _all_blank(b: np.ndarray, start: np.ndarray, end: np.ndarray
     r"""Whether every byte range ``[start, end)`` holds blanks only."""
     filled = np.concatenate([[0], np.cumsum(~_BLANK[b])])
     return filled[end] == filled[start]
+
+
+def warn_unterminated(path: str, fields: Fields, line_offset: int = 0,
+                      stacklevel: int = 3) -> None:
+    r"""Warns that a file whose last line has fields but no line end may be
+    truncated (a cut inside the last id would silently shorten it)."""
+    if not fields.ends_with_newline and fields.per_line[-1] > 0:
+        warnings.warn(
+            f"'{path}': the last line ({line_offset + fields.per_line.size})"
+            ' has no line end, so the file may be truncated; check that it '
+            'is complete', stacklevel=stacklevel)
 
 
 def line_text(data: bytes, line: int, limit: int = 80) -> str:
@@ -214,3 +231,65 @@ def _parse_chunk(path: str, data: bytes, b: np.ndarray, fields: Fields,
                 f'n + 1 rows); remap sparse ids to 0..n-1',
                 int(fields.line[k]) + 1)
     return values
+
+
+def _count(mask: np.ndarray, b: np.ndarray, start: np.ndarray,
+           end: np.ndarray) -> np.ndarray:
+    r"""How many bytes of each range ``[start, end)`` are in :obj:`mask`."""
+    total = np.concatenate([[0], np.cumsum(mask[b])])
+    return total[end] - total[start]
+
+
+def parse_decimals(path: str, data: bytes, fields: Fields,
+                   select: np.ndarray, what: str = 'value',
+                   line_offset: int = 0) -> np.ndarray:
+    r"""Parses fields as non-negative decimal numbers (ASCII digits with at
+    most one ``.``, e.g. ``5``, ``4.5``; at most 15 digits), vectorised and
+    equal to Python's :obj:`float` of the text; anything else (signs,
+    exponents, ``1_0``, ``nan``, other digits) is a
+    :class:`~torch_geometric_infodcl.datasets.files.DataFileError` naming
+    the file, the line and the field."""
+    select = np.asarray(select, dtype=np.int64)
+    out = np.empty(select.size, dtype=np.float64)
+    b = np.frombuffer(data, dtype=np.uint8)
+    for lo in range(0, select.size, _CHUNK):
+        part = select[lo:lo + _CHUNK]
+        out[lo:lo + part.size] = _decimal_chunk(path, data, b, fields, part,
+                                                what, line_offset)
+    return out
+
+
+def _decimal_chunk(path: str, data: bytes, b: np.ndarray, fields: Fields,
+                   idx: np.ndarray, what: str,
+                   line_offset: int) -> np.ndarray:
+    start, end = fields.start[idx], fields.end[idx]
+    digits = _count(_DIGIT, b, start, end)
+    dots = _count(_DOT, b, start, end)
+    bad = (digits == 0) | (dots > 1) | (digits + dots != end - start) | \
+        (digits > 15)
+    if bad.any():
+        k = int(idx[np.argmax(bad)])
+        raise DataFileError(
+            path, f'bad {what} {field_text(data, fields, k)!r} (expected a '
+            'non-negative decimal number of at most 15 digits)',
+            line_offset + int(fields.line[k]) + 1)
+    if idx.size == 0:
+        return np.zeros(0, dtype=np.float64)
+    length = end - start
+    offset = np.cumsum(length) - length
+    owner = np.repeat(np.arange(idx.size), length)
+    char = b[start[owner] + np.arange(owner.size) - offset[owner]]
+    is_digit = _DIGIT[char]
+    # Digits after this one in its field, and whether it follows the dot:
+    seen = np.cumsum(is_digit) - np.repeat(
+        np.cumsum(digits) - digits, length)
+    after_dot = (np.cumsum(_DOT[char]) - np.repeat(
+        np.cumsum(dots) - dots, length)) > 0
+    place = _POW10[np.where(is_digit, digits[owner] - seen, 0)]
+    mantissa = np.add.reduceat(
+        np.where(is_digit, (char.astype(np.int64) - 48) * place, 0), offset)
+    decimals = np.add.reduceat((is_digit & after_dot).astype(np.int64),
+                               offset)
+    # An integer below 2**53 divided by 10**k, both exact, rounds once:
+    # the result is Python's float() of the text.
+    return mantissa.astype(np.float64) / _POW10[decimals].astype(np.float64)

@@ -29,7 +29,6 @@ Which of the two text formats a folder holds is decided by
 import io
 import json
 import re
-import warnings
 from typing import Any, List, Tuple
 
 import numpy as np
@@ -45,6 +44,7 @@ from torch_geometric_infodcl.datasets.parse import (
     line_text,
     parse_ids,
     split_whitespace,
+    warn_unterminated,
 )
 from torch_geometric_infodcl.datasets.text_format import detect_text_format
 
@@ -64,14 +64,6 @@ TEXT_FORMATS: Tuple[str, ...] = ('pairs', 'lightgcn')
 
 _ONE_BASED_ZERO = ('id 0 in a file read as 1-based (pass one_based=False for '
                    '0-based ids)')
-
-
-def _warn_if_unterminated(path: str, fields: Fields) -> None:
-    if not fields.ends_with_newline and fields.per_line[-1] > 0:
-        warnings.warn(
-            f"'{path}': the last line ({fields.per_line.size}) has no line "
-            f"end, so the file may be truncated; check that it is complete",
-            stacklevel=3)
 
 
 def _check_counts(path: str, data: bytes, fields: Fields,
@@ -121,7 +113,7 @@ def read_pairs(path: str, one_based: bool = False) -> np.ndarray:
         raise DataFileError(
             path, f'expected {width} fields as on the first line, found '
             f'{int(fields.per_line[i])}: {line_text(data, i)!r}', i + 1)
-    _warn_if_unterminated(path, fields)
+    warn_unterminated(path, fields)
     ids = parse_ids(path, data, fields, np.flatnonzero(fields.column < 2))
     pairs = ids.reshape(-1, 2)
     return _shift_one_based(path, pairs, lines) if one_based else pairs
@@ -140,7 +132,7 @@ def read_lightgcn(path: str, one_based: bool = False) -> np.ndarray:
     """
     data = read_bytes(path)
     fields = split_whitespace(data)
-    _warn_if_unterminated(path, fields)
+    warn_unterminated(path, fields)
     values = parse_ids(path, data, fields)
     first = fields.column == 0
     per_user = fields.per_line[fields.line[first]] - 1

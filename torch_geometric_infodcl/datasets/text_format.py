@@ -7,16 +7,17 @@ item ...``.  A line ``0 5 1`` fits both, so the files of a split folder are
 read together and the format is chosen by these rules:
 
 1. No line holds more than two fields: ``'pairs'`` (both readings agree on
-   two fields; a one-field line is then reported as an error).
-2. Lines hold different numbers of fields, some three or more:
-   ``'lightgcn'`` -- a pairs file has as many fields on every line.
-3. Every line holds the same number ``w >= 3`` of fields: ``'pairs'`` when a
-   column after the item cannot hold items -- a field that is not an
-   integer id, a column that is constant over two lines or more, a value
-   beyond the declared item count -- or when a user id occurs on two lines
-   of one file (LightGCN lists each user once).  Without such evidence the
-   folder is ambiguous and refused, naming the candidates and the option
-   that picks one.
+   two fields); but a complete line of one field -- a LightGCN user without
+   items, or a broken pair -- is ambiguous and refused.
+2. The lines of one file hold different numbers of fields, some three or
+   more: ``'lightgcn'`` -- a pairs file has as many fields on every line.
+3. Otherwise (each file has one number of fields per line, some three or
+   more): ``'pairs'`` when a column after the item cannot hold items -- a
+   field that is not an integer id, a column that is constant over two
+   lines or more, a value beyond the declared item count -- or when a user
+   id occurs on two lines of one file (LightGCN lists each user once).
+   Without such evidence the folder is ambiguous and refused, naming the
+   candidates and the option that picks one.
 
 Evidence against the rule's choice (rule 2 with a repeated user, a
 non-integer field or an item beyond the count) is a conflict: refused too.
@@ -90,6 +91,15 @@ def _widths(f: _File) -> np.ndarray:
 
 def _name(f: _File) -> str:
     return f"'{f.path}'"
+
+
+def _one_field_line(files: Sequence[_File]) -> Optional[str]:
+    for f in files:
+        lines = f.fields.line[f.complete & (f.fields.column == 0)]
+        lone = lines[f.fields.per_line[lines] == 1]
+        if lone.size:
+            return f'line {int(lone[0]) + 1} of {_name(f)}'
+    return None
 
 
 def _not_ids(files: Sequence[_File]) -> Optional[str]:
@@ -170,29 +180,37 @@ def explain_text_format(paths: Sequence[str],
         FormatDetectionError: if the evidence is missing or conflicting.
     """
     files = [_load(p) for p in paths]
-    widths = np.concatenate([_widths(f) for f in files])
-    widths = widths[widths > 0]
-    if widths.size == 0 or widths.max() <= 2:
+    widths = [w[w > 0] for w in map(_widths, files)]
+    every = np.concatenate(widths)
+    if every.size == 0 or every.max() <= 2:
+        lone = _one_field_line(files)
+        if lone:
+            raise _refuse(files, f'{lone} holds one field: a LightGCN user '
+                          'without items, or a broken pair')
         return TextFormat('pairs', 'no line holds more than 2 fields')
-    low, high = int(widths.min()), int(widths.max())
+    low, high = int(every.min()), int(every.max())
     not_ids = _not_ids(files)
     repeated = _repeated_user(files)
     beyond = _beyond(files, num_items)
-    if low != high:
+    varying = next(((f, w) for f, w in zip(files, widths)
+                    if w.size and w.min() != w.max()), None)
+    if varying is not None:
+        f, w = varying
+        fact = (f'the lines of {_name(f)} hold from {int(w.min())} to '
+                f'{int(w.max())} fields, which only LightGCN lines do')
         against = [e for e in (not_ids, repeated, beyond) if e]
-        fact = (f'lines hold from {low} to {high} fields, which only '
-                'LightGCN lines do')
         if against:
             raise _refuse(files, f'{fact}, but {"; ".join(against)}')
         return TextFormat('lightgcn', fact)
+    shape = (f'every line holds {high} fields' if low == high else
+             f'every file has one number of fields per line ({low} to '
+             f'{high})')
     evidence = [e for e in (not_ids, _constant(files, high), beyond,
                             repeated) if e]
     if evidence:
-        return TextFormat('pairs', f'every line holds {high} fields and '
-                          f'{evidence[0]}: user-item pairs with {high - 2} '
-                          'further column(s)')
-    raise _refuse(files, f'every line holds {high} fields, and no column '
-                  'rules out items')
+        return TextFormat('pairs', f'{shape} and {evidence[0]}: user-item '
+                          'pairs with further column(s)')
+    raise _refuse(files, f'{shape}, and no column rules out items')
 
 
 def detect_text_format(paths: Union[str, Sequence[str]],
