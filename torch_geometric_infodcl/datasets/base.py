@@ -1,8 +1,9 @@
 r"""The base classes of every dataset: options, the processed cache and
 raw files.
 
-:class:`InteractionDataset` is an :class:`~torch_geometric.data.InMemoryDataset`
-holding one :class:`~torch_geometric.data.HeteroData` graph (see
+:class:`InteractionDataset` is an
+:class:`~torch_geometric.data.InMemoryDataset` holding one
+:class:`~torch_geometric.data.HeteroData` graph (see
 :mod:`~torch_geometric_infodcl.datasets.graph`).  Its processed file
 ``root/<name>/processed/data_<key>.pt`` is keyed by a hash of everything the
 graph depends on -- the dataset, every option (defaults filled in), the
@@ -30,7 +31,6 @@ import warnings
 from typing import (Any, Callable, ClassVar, Dict, List, Mapping, NamedTuple,
                     Optional, Sequence, Tuple)
 
-import torch
 from torch_geometric.data import (
     HeteroData,
     InMemoryDataset,
@@ -128,6 +128,7 @@ class InteractionDataset(InMemoryDataset):
                  force_reload: bool = False, **options: Any) -> None:
         self.options = self._check_options(options)
         self._key: Optional[str] = None
+        self._info: Dict[str, Any] = {}
         # PyG keeps one `pre_transform.pt` per processed folder and warns
         # when it differs; here every pre_transform has its own cache file
         # (it is part of the key), so PyG's check is not used.
@@ -170,10 +171,12 @@ class InteractionDataset(InMemoryDataset):
 
     @property
     def key(self) -> str:
-        r"""Hash of everything the processed graph depends on."""
+        r"""Hash of everything the processed graph depends on (computed
+        once: it reads every raw file)."""
         if self._key is None:
+            self._info = self.cache_info()
             self._key = hashlib.sha1(json.dumps(
-                self.cache_info(), sort_keys=True,
+                self._info, sort_keys=True,
                 default=str).encode()).hexdigest()[:16]
         return self._key
 
@@ -199,7 +202,7 @@ class InteractionDataset(InMemoryDataset):
             self.save([data], tmp)
         with atomic_path(path[:-len('.pt')] + '.json') as tmp:
             with open(tmp, 'w') as f:
-                json.dump(self.cache_info(), f, indent=1, sort_keys=True,
+                json.dump(self._info, f, indent=1, sort_keys=True,
                           default=str)
 
     def _load_processed(self) -> None:

@@ -17,6 +17,19 @@ from torch_geometric_infodcl.datasets.taobao import TAOBAO_OPTIONS
 from torch_geometric_infodcl.datasets.text_format import FormatDetectionError
 
 
+def _several_formats(folder: str,
+                     found: List[Found]) -> FormatDetectionError:
+    listing = '; '.join(
+        f"{lay.name} ({', '.join(sorted(map(osp.basename, files.values())))}"
+        ')' for lay, files in found)
+    values = [f"format='{v}'" for lay, _ in found
+              for v in lay.formats[1:] or lay.formats]
+    return FormatDetectionError(
+        f"folder '{folder}' holds files of several formats: {listing}; pass "
+        f"{', '.join(values[:-1])} or {values[-1]} (command line: --format) "
+        'to choose one')
+
+
 class InteractionFolder(FileDataset):
     r"""Your own interaction files: a folder holding one of the layouts of
     :data:`~torch_geometric_infodcl.datasets.layouts.FOLDER_LAYOUTS` --
@@ -75,6 +88,8 @@ class InteractionFolder(FileDataset):
         return f"folder '{self.raw_dir}'"
 
     def _candidates(self, folder: str) -> List[Found]:
+        r"""The layouts present in :obj:`folder` (restricted by the
+        ``format`` option); refuses a folder holding two."""
         wanted = self.options['format']
         found = []
         for layout in self.layouts:
@@ -84,16 +99,7 @@ class InteractionFolder(FileDataset):
             if files is not None:
                 found.append(Found(layout, files))
         if len(found) > 1:
-            listing = '; '.join(
-                f"{lay.name} ({', '.join(sorted(map(osp.basename, files.values())))})"
-                for lay, files in found)
-            values = [f"format='{v}'" for lay, _ in found
-                      for v in lay.formats[1:] or lay.formats]
-            names = ', '.join(values[:-1]) + f' or {values[-1]}'
-            raise FormatDetectionError(
-                f"folder '{folder}' holds files of several formats: "
-                f'{listing}; pass {names} (command line: --format) to '
-                'choose one')
+            raise _several_formats(folder, found)
         return found
 
     def locate(self) -> Optional[Found]:

@@ -4,7 +4,8 @@ find them in a folder and how they become the graph.
 A :class:`Layout` names its files by role (``train``, ``test``,
 ``item_count``, ...), each role with the file names it accepts (``.gz``
 versions too).  :class:`SplitLayout` reads pre-split files with one reader
-per split (through :func:`~torch_geometric_infodcl.datasets.graph.split_graph`),
+per split (through
+:func:`~torch_geometric_infodcl.datasets.graph.split_graph`),
 :class:`LogLayout` reads one raw log (through
 :func:`~torch_geometric_infodcl.datasets.graph.log_graph`).  The
 :data:`FORMATS` below are what the ``format`` option of a folder chooses
@@ -167,7 +168,8 @@ class TextLayout(SplitLayout):
             warnings.warn(
                 f"{source}: read {', '.join(map(osp.basename, paths))} as "
                 f"{chosen.format} lines because {chosen.reason}; pass "
-                "format='pairs' or format='lightgcn' to choose",
+                "format='pairs' or format='lightgcn' (command line: "
+                '--format) to choose',
                 stacklevel=5)
             text_format = chosen.format
 
@@ -203,14 +205,15 @@ TEXT = TextLayout(
               'item_emb': _exact('iEmbeds_pt.npy')})
 
 
-def movielens_side_files(folders: Tuple[str, ...]) -> Optional[Dict[str,
-                                                                   str]]:
+def movielens_side_files(
+        folders: Tuple[str, ...]) -> Optional[Dict[str, str]]:
     r"""``movies`` / ``users`` -> the first ``movies.dat`` / ``users.dat``
     found in :obj:`folders` (in order), or :obj:`None` if one is missing."""
     out = {}
     for role in ('movies', 'users'):
-        path = next((p for p in (find_matching_file(f, _exact(
-            f'{role}.dat')[0]) for f in folders) if p), None)
+        pattern = _exact(f'{role}.dat')[0]
+        path = next((p for p in (find_matching_file(f, pattern)
+                                 for f in folders) if p), None)
         if path is None:
             return None
         out[role] = path
