@@ -78,6 +78,7 @@ class InteractionFolder(FileDataset):
         if raw_dir is None:
             raise ValueError(
                 "name='folder' needs raw_dir (the folder to read)")
+        raw_dir = osp.expanduser(raw_dir)
         if not osp.isdir(raw_dir):
             raise FileNotFoundError(f"folder '{raw_dir}' does not exist")
         super().__init__(root, raw_dir, transform, pre_transform,
