@@ -22,7 +22,7 @@ PRETRAINED_FILES = ('uEmbeds_pt.npy', 'iEmbeds_pt.npy')
 
 
 def load_data(dataset: str, root: str, raw_dir: Optional[str] = None,
-              format: str = 'auto') -> Tuple[HeteroData, str]:
+              format: str = 'auto') -> Tuple[HeteroData, Optional[str]]:
     r"""Loads :obj:`dataset` (a name or a folder) and returns the
     :class:`HeteroData` and the folder its raw files were read from
     (:obj:`None` for generated data).
