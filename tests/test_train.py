@@ -83,8 +83,9 @@ def config(**kwargs):
 
 
 def comparable(result):
-    r"""The result without wall-clock times."""
-    history = [{k: v for k, v in r.items() if 'seconds' not in k}
+    r"""The result without wall-clock times and run ids."""
+    history = [{k: v for k, v in r.items()
+                if 'seconds' not in k and k != 'run_id'}
                for r in result['history']]
     return (result['best_epoch'], result['valid'], result['test'],
             result['epochs_run'], result['stopped_early'], history)

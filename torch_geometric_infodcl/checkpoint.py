@@ -1,5 +1,10 @@
-r"""Atomic checkpoint files that load with
+r"""Atomic files, and checkpoint files that load with
 :obj:`torch.load(weights_only=True)`.
+
+Every file of a run is written by :func:`atomic_write`: to a temporary file
+:obj:`.<name>.<random>.tmp` in the same folder, flushed to disk, then moved
+over the target with :func:`os.replace`, so that a crash or a full disk
+leaves either the previous file or the new one, never a partial file.
 
 A checkpoint is a :obj:`dict` of tensors and plain Python values (:obj:`int`,
 :obj:`float`, :obj:`bool`, :obj:`str`, :obj:`None`, and lists, tuples and
@@ -8,9 +13,10 @@ recognised as such instead of being half-understood."""
 import os
 import os.path as osp
 import random
+import shutil
 import tempfile
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Union
+from typing import IO, Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 import torch
@@ -25,6 +31,76 @@ _MapLocation = Optional[Union[str, torch.device, Dict[str, str]]]
 
 class CheckpointError(ValueError):
     r"""Raised when a file is not a readable checkpoint of this package."""
+
+
+class FileWriteError(OSError):
+    r"""Raised when a file could not be written (e.g. a full disk); the
+    previous file at that path, if any, is unchanged. :obj:`path` is the
+    target file."""
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"could not write '{path}' ({reason}); the previous "
+                         f"file, if any, is unchanged")
+        self.path = path
+
+
+def temporary_prefix(name: str) -> str:
+    r"""Returns the prefix of the temporary files :func:`atomic_write` uses
+    for the file :obj:`name` (they end with :obj:`.tmp`)."""
+    return f'.{name}.'
+
+
+def _write_failure(path: str, error: BaseException) -> FileWriteError:
+    if isinstance(error, OSError):
+        reason = error.strerror or str(error)
+    else:
+        # torch's stream writer reports a failed write as
+        # "[enforce fail at inline_container.cc:...] . <what failed>".
+        reason = str(error).splitlines()[0] if str(error) else ''
+        reason = reason.split('] . ', 1)[-1] or type(error).__name__
+    try:
+        free = shutil.disk_usage(osp.dirname(path)).free
+        reason += f'; {free / 2**20:.0f} MiB free on its disk'
+    except OSError:
+        pass
+    return FileWriteError(path, reason)
+
+
+def atomic_write(path: str, content: Union[bytes, str,
+                                           Callable[[IO[bytes]], None]]
+                 ) -> None:
+    r"""Writes :obj:`content` to :obj:`path` atomically: to a temporary file
+    in the same folder, flushed to disk with :func:`os.fsync` and moved over
+    :obj:`path` with :func:`os.replace`. A crash at any point leaves either
+    the previous file or the new one at :obj:`path`, never a partial file.
+    A failed write (e.g. a full disk) removes the temporary file and raises
+    a :class:`FileWriteError` naming :obj:`path`.
+
+    Args:
+        path (str): The target file; its folder must exist.
+        content (bytes or str or callable): The bytes, the text (UTF-8), or
+            a function that writes to the binary file object it is given.
+    """
+    directory = osp.dirname(osp.abspath(path))
+    fd, tmp_path = tempfile.mkstemp(
+        dir=directory, prefix=temporary_prefix(osp.basename(path)),
+        suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            if callable(content):
+                content(f)
+            else:
+                f.write(content.encode() if isinstance(content, str) else
+                        content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException as e:
+        if osp.exists(tmp_path):
+            os.remove(tmp_path)
+        if isinstance(e, (OSError, RuntimeError)):
+            raise _write_failure(path, e) from e
+        raise
+    _fsync_directory(directory)
 
 
 def _check_loadable(value: Any, where: str) -> None:
@@ -49,11 +125,10 @@ def _check_loadable(value: Any, where: str) -> None:
 
 
 def save_checkpoint(path: str, state: Dict[str, Any]) -> None:
-    r"""Saves :obj:`state` to :obj:`path` atomically: the data is written to a
-    temporary file in the same directory, flushed to disk with
-    :func:`os.fsync` and moved over :obj:`path` with :func:`os.replace`. A
-    crash at any point leaves either the previous file or the new one at
-    :obj:`path`, never a partial file.
+    r"""Saves :obj:`state` to :obj:`path` with :func:`atomic_write`: a crash
+    at any point leaves either the previous file or the new one at
+    :obj:`path`, never a partial file, and a failed write (e.g. a full disk)
+    raises a :class:`FileWriteError` naming :obj:`path`.
 
     Args:
         path (str): The checkpoint file.
@@ -68,22 +143,11 @@ def save_checkpoint(path: str, state: Dict[str, Any]) -> None:
                          f"'{FORMAT_KEY}'")
     _check_loadable(state, 'state')
 
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory,
-                                    prefix=f'.{osp.basename(path)}.',
-                                    suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save({FORMAT_KEY: FORMAT_VERSION, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if osp.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
-    _fsync_directory(directory)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    atomic_write(path, lambda f: torch.save({
+        FORMAT_KEY: FORMAT_VERSION,
+        **state
+    }, f))
 
 
 def _fsync_directory(directory: str) -> None:

@@ -1,6 +1,6 @@
 r"""Training loop with validation-based model selection, early stopping,
-atomic checkpoints and exact resumption, for every model that follows the
-model protocol of :obj:`docs/ARCHITECTURE.md`::
+atomic checkpoints and exact resumption, for every model that follows
+:class:`~torch_geometric_infodcl.models.protocol.RecommenderModel`::
 
     model.loss(batch: TrainBatch) -> (total: Tensor, terms: Dict[str, Tensor])
     model.embeddings(edge_index: Tensor) -> (user_emb, item_emb)
@@ -10,12 +10,11 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import os.path as osp
 import statistics
-import tempfile
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -25,190 +24,134 @@ from torch_geometric.data import HeteroData
 from tqdm import tqdm
 
 from torch_geometric_infodcl.checkpoint import (
+    CheckpointError,
     get_rng_states,
     load_checkpoint,
     save_checkpoint,
     set_rng_states,
     state_dict_copy,
 )
+from torch_geometric_infodcl.config import TrainConfig
 from torch_geometric_infodcl.data.sampling import (
     NegativeSampler,
     check_bipartite_edge_index,
 )
-from torch_geometric_infodcl.metrics import METRIC_NAMES, full_rank_metrics
+from torch_geometric_infodcl.metrics import full_rank_metrics
+from torch_geometric_infodcl.models.protocol import (
+    GraphModel,
+    RecommenderModel,
+    missing_methods,
+)
+from torch_geometric_infodcl.run_folder import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
+    RunFolder,
+)
 
-CHECKPOINT_FILE = 'checkpoint.pt'
-METRICS_FILE = 'metrics.jsonl'
-# Fields that do not change what is computed: they may differ on resume.
-# Fields that may change on resume: they do not alter the computation up to
-# the checkpoint (a new 'epochs' budget ends or extends the run).
-_RESUME_FREE_FIELDS = ('progress', 'output_dir', 'resume', 'epochs')
+__all__ = ['Trainer', 'TrainConfig', 'SelectionState', 'TrainState']
 
-
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"TrainConfig.{name} must be an int "
-                        f"(got {type(value).__name__} {value!r})")
-    if value < low:
-        raise ValueError(f"TrainConfig.{name} must be >= {low} "
-                         f"(got {value})")
-
-
-def _check_float(name: str, value: Any, positive: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"TrainConfig.{name} must be a float "
-                        f"(got {type(value).__name__} {value!r})")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        bound = '> 0' if positive else '>= 0'
-        raise ValueError(f"TrainConfig.{name} must be finite and {bound} "
-                         f"(got {value})")
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"TrainConfig.{name} must be a bool "
-                        f"(got {type(value).__name__} {value!r})")
+# TrainConfig fields left out of the resume identity: they do not alter the
+# computation up to the checkpoint (a new 'epochs' budget ends or extends the
+# run; the device is compared as resolved, under 'runtime').
+RESUME_FREE_FIELDS = ('progress', 'output_dir', 'resume', 'epochs', 'device')
 
 
 @dataclass
-class TrainConfig:
-    r"""Hyperparameters of :class:`Trainer`; every field is validated on
-    construction.
+class SelectionState:
+    r"""Model selection on the validation monitor: the best evaluation so
+    far, a copy of the model at it, and the count of evaluations since.
 
     Args:
-        epochs (int, optional): The maximum number of epochs.
-            (default: :obj:`1000`)
-        batch_size (int, optional): Training triples per step.
-            (default: :obj:`2000`)
-        lr (float, optional): Adam learning rate. (default: :obj:`0.005`)
-        weight_decay (float, optional): Adam weight decay.
-            (default: :obj:`0.0`)
-        eval_every (int, optional): Validate every this many epochs (and at
-            the last epoch). (default: :obj:`10`)
-        patience (int, optional): Stop after this many evaluations without
-            improvement of :obj:`monitor`. (default: :obj:`5`)
-        monitor (str, optional): The validation metric that selects the
-            best state, :obj:`"<name>@<k>"` with :obj:`name` in
-            :obj:`recall`, :obj:`ndcg`, :obj:`precision`, :obj:`hit`,
-            :obj:`mrr` and :obj:`k` in :obj:`ks`. (default: :obj:`"recall@20"`)
-        ks (tuple of int, optional): Cut-offs of the reported metrics.
-            (default: :obj:`(10, 20, 50)`)
-        eval_batch_size (int, optional): Users scored at once during
-            evaluation. (default: :obj:`2048`)
-        seed (int, optional): Seeds Python, NumPy, PyTorch and the sampling
-            generator. (default: :obj:`2024`)
-        device (str, optional): :obj:`"cpu"`, :obj:`"cuda"`,
-            :obj:`"cuda:<n>"` or :obj:`"auto"` (CUDA when available).
-            (default: :obj:`"cpu"`)
-        bf16 (bool, optional): Computes the loss under
-            :func:`torch.autocast` with :obj:`torch.bfloat16`.
-            (default: :obj:`False`)
-        progress (bool, optional): Shows a progress bar per epoch.
-            (default: :obj:`True`)
-        output_dir (str, optional): Folder for :obj:`metrics.jsonl` and
-            :obj:`checkpoint.pt`. (default: :obj:`None`)
-        resume (bool, optional): Continues from
-            :obj:`output_dir/checkpoint.pt` if it exists.
-            (default: :obj:`False`)
-        max_grad_norm (float, optional): Clips the gradient norm to this
-            value. (default: :obj:`None`)
+        best_epoch (int, optional): The epoch of the best evaluation.
+            (default: :obj:`0`, none yet)
+        best_valid (dict, optional): Its validation metrics.
+            (default: :obj:`None`)
+        best_model (dict, optional): The model's :obj:`state_dict` at it.
+            (default: :obj:`None`)
+        bad_evals (int, optional): Evaluations since without improvement.
+            (default: :obj:`0`)
+        stopped_early (bool, optional): Whether :obj:`bad_evals` reached the
+            patience. (default: :obj:`False`)
     """
-    epochs: int = 1000
-    batch_size: int = 2000
-    lr: float = 0.005
-    weight_decay: float = 0.0
-    eval_every: int = 10
-    patience: int = 5
-    monitor: str = 'recall@20'
-    ks: Tuple[int, ...] = (10, 20, 50)
-    eval_batch_size: int = 2048
-    seed: int = 2024
-    device: str = 'cpu'
-    bf16: bool = False
-    progress: bool = True
-    output_dir: Optional[str] = None
-    resume: bool = False
-    max_grad_norm: Optional[float] = None
+    best_epoch: int = 0
+    best_valid: Optional[Dict[str, float]] = None
+    best_model: Optional[Dict[str, Tensor]] = None
+    bad_evals: int = 0
+    stopped_early: bool = False
 
-    def __post_init__(self) -> None:
-        for name in ('epochs', 'batch_size', 'eval_every', 'patience',
-                     'eval_batch_size'):
-            _check_int(name, getattr(self, name), 1)
-        _check_int('seed', self.seed, 0)
-        if self.seed >= 2**32:
-            raise ValueError(f"TrainConfig.seed must be < 2**32 (NumPy's "
-                             f"limit) (got {self.seed})")
-        _check_float('lr', self.lr, positive=True)
-        _check_float('weight_decay', self.weight_decay, positive=False)
-        if self.max_grad_norm is not None:
-            _check_float('max_grad_norm', self.max_grad_norm, positive=True)
-        for name in ('bf16', 'progress', 'resume'):
-            _check_bool(name, getattr(self, name))
-        self._check_ks_and_monitor()
-        self._check_device()
-        if self.output_dir is not None:
-            if not isinstance(self.output_dir, (str, os.PathLike)):
-                raise TypeError(f"TrainConfig.output_dir must be a path "
-                                f"(got {type(self.output_dir).__name__})")
-            self.output_dir = os.fspath(self.output_dir)
-        if self.resume and self.output_dir is None:
-            raise ValueError("TrainConfig.resume=True needs an output_dir "
-                             "holding the checkpoint")
+    def observe(self, epoch: int, valid: Dict[str, float], monitor: str,
+                model: torch.nn.Module, patience: int) -> None:
+        r"""Records the evaluation :obj:`valid` of :obj:`model` at
+        :obj:`epoch`; a strictly better :obj:`monitor` becomes the best."""
+        if self.best_valid is None or \
+                valid[monitor] > self.best_valid[monitor]:
+            self.best_epoch = epoch
+            self.best_valid = valid
+            self.best_model = state_dict_copy(model)
+            self.bad_evals = 0
+        else:
+            self.bad_evals += 1
+        self.stopped_early = self.bad_evals >= patience
 
-    def _check_ks_and_monitor(self) -> None:
-        if not isinstance(self.ks, (tuple, list)) or len(self.ks) == 0:
-            raise TypeError(f"TrainConfig.ks must be a non-empty tuple of "
-                            f"ints (got {self.ks!r})")
-        for k in self.ks:
-            _check_int('ks', k, 1)
-        if len(set(self.ks)) != len(self.ks):
-            raise ValueError(f"TrainConfig.ks has duplicates ({self.ks})")
-        self.ks = tuple(self.ks)
-        if not isinstance(self.monitor, str):
-            raise TypeError(f"TrainConfig.monitor must be a str "
-                            f"(got {type(self.monitor).__name__})")
-        name, _, k = self.monitor.partition('@')
-        if name not in METRIC_NAMES or not k.isdigit() or \
-                int(k) not in self.ks:
-            raise ValueError(f"TrainConfig.monitor must be '<name>@<k>' with "
-                             f"name in {METRIC_NAMES} and k in ks={self.ks} "
-                             f"(got '{self.monitor}')")
 
-    def _check_device(self) -> None:
-        if not isinstance(self.device, str):
-            raise TypeError(f"TrainConfig.device must be a str "
-                            f"(got {type(self.device).__name__})")
-        if self.device == 'auto':
-            return
-        try:
-            device = torch.device(self.device)
-        except RuntimeError as e:
-            raise ValueError(f"TrainConfig.device '{self.device}' is not a "
-                             f"device name ({e})") from e
-        if device.type not in ('cpu', 'cuda'):
-            raise ValueError(f"TrainConfig.device must be 'cpu', 'cuda', "
-                             f"'cuda:<n>' or 'auto' (got '{self.device}')")
+@dataclass
+class TrainState:
+    r"""Everything :class:`Trainer` carries from epoch to epoch besides the
+    model, optimizer and random number generators; stored in the checkpoint
+    as plain values (flat, the :class:`SelectionState` fields included).
 
-    def resolve_device(self) -> torch.device:
-        r"""Returns the :class:`torch.device` to train on."""
-        if self.device == 'auto':
-            return torch.device('cuda' if torch.cuda.is_available() else
-                                'cpu')
-        device = torch.device(self.device)
-        if device.type == 'cuda':
-            if not torch.cuda.is_available():
-                raise ValueError(f"TrainConfig.device='{self.device}' but "
-                                 f"CUDA is not available")
-            if device.index is not None and \
-                    device.index >= torch.cuda.device_count():
-                raise ValueError(f"TrainConfig.device='{self.device}' but "
-                                 f"only {torch.cuda.device_count()} CUDA "
-                                 f"devices are visible")
-        return device
+    Args:
+        run_id (str): Identifies the run (kept on resumption); written on
+            every line of :obj:`metrics.jsonl`.
+        epoch (int, optional): Epochs trained. (default: :obj:`0`)
+        finished (bool, optional): Whether training is over.
+            (default: :obj:`False`)
+        history (list, optional): One record per evaluation.
+            (default: :obj:`[]`)
+        epoch_seconds (list, optional): Training seconds of every epoch.
+            (default: :obj:`[]`)
+        epoch_losses (dict, optional): The last epoch's mean loss terms.
+            (default: :obj:`{}`)
+        loss_curve (list, optional): The mean loss terms of every epoch.
+            (default: :obj:`[]`)
+        sessions (list, optional): One record per :meth:`Trainer.fit` call
+            that trained or reported the run: :obj:`start_epoch` and the
+            :obj:`epochs` budget. (default: :obj:`[]`)
+        selection (SelectionState, optional): The model selection.
+            (default: :obj:`SelectionState()`)
+    """
+    run_id: str
+    epoch: int = 0
+    finished: bool = False
+    history: List[Dict[str, Any]] = field(default_factory=list)
+    epoch_seconds: List[float] = field(default_factory=list)
+    epoch_losses: Dict[str, float] = field(default_factory=dict)
+    loss_curve: List[Dict[str, float]] = field(default_factory=list)
+    sessions: List[Dict[str, int]] = field(default_factory=list)
+    selection: SelectionState = field(default_factory=SelectionState)
 
-    def to_dict(self) -> Dict[str, Any]:
-        r"""Returns the fields as JSON-compatible values."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+    def to_checkpoint(self) -> Dict[str, Any]:
+        r"""Returns the state as one flat dict of plain values."""
+        out = {f.name: getattr(self, f.name)
+               for f in dataclasses.fields(self) if f.name != 'selection'}
+        out.update((f.name, getattr(self.selection, f.name))
+                   for f in dataclasses.fields(SelectionState))
+        return out
+
+    @classmethod
+    def from_checkpoint(cls, saved: Dict[str, Any], path: str) -> 'TrainState':
+        r"""Rebuilds the state from :meth:`to_checkpoint`'s dict."""
+        names = [f.name for f in dataclasses.fields(cls)
+                 if f.name != 'selection']
+        selection_names = [f.name for f in dataclasses.fields(SelectionState)]
+        missing = [n for n in names + selection_names if n not in saved]
+        if missing:
+            raise CheckpointError(f"'{path}' lacks the training state "
+                                  f"field(s) {missing} (written by another "
+                                  f"version of torch_geometric_infodcl?)")
+        return cls(selection=SelectionState(
+            **{n: saved[n] for n in selection_names}),
+                   **{n: saved[n] for n in names})
 
 
 def _interaction_store(data: HeteroData) -> Any:
@@ -254,10 +197,11 @@ def _first_sentence(error: Exception) -> str:
 
 
 class Trainer:
-    r"""Trains a recommender of the model protocol of `"InfoDCL: Informative
-    Noise Enhanced Diffusion Based Contrastive Learning"
-    <https://arxiv.org/abs/2512.16576>`_ on the training interactions of
-    :obj:`data`, selects the state with the best validation
+    r"""Trains a recommender of the model protocol
+    (:class:`~torch_geometric_infodcl.models.protocol.RecommenderModel`) of
+    `"InfoDCL: Informative Noise Enhanced Diffusion Based Contrastive
+    Learning" <https://arxiv.org/abs/2512.16576>`_ on the training
+    interactions of :obj:`data`, selects the state with the best validation
     :obj:`config.monitor` and reports test metrics at that state only.
 
     Each epoch visits every training interaction once in a random order with
@@ -270,20 +214,27 @@ class Trainer:
 
     Every :obj:`eval_every` epochs (and at the last) it scores
     :obj:`model.embeddings(edge_index)` against the validation edges with
-    training items masked, keeps a copy of the best state, and stops after
-    :obj:`patience` evaluations without improvement. The test edges are
-    scored once, at the best state, with training and validation items
-    masked.
+    training items masked, keeps a copy of the best state
+    (:class:`SelectionState`), and stops after :obj:`patience` evaluations
+    without improvement. The test edges are scored once, at the best state,
+    with training and validation items masked.
 
-    With :obj:`config.output_dir` each evaluation appends one JSON line to
-    :obj:`metrics.jsonl` and atomically rewrites :obj:`checkpoint.pt` with
-    the full state (model, optimizer, every random number generator,
-    selection state, history, config, :obj:`run_info` and a fingerprint of
-    the data), from which :obj:`config.resume=True` continues to exactly the
-    metrics of an uninterrupted run (on CPU; some CUDA kernels are not
-    deterministic).
+    With :obj:`config.output_dir` the run owns that folder while it lives
+    (:class:`~torch_geometric_infodcl.run_folder.RunFolder`: a lock, no
+    reuse of a previous run's folder without :obj:`config.resume`), and each
+    evaluation atomically rewrites :obj:`checkpoint.pt` with the full state
+    (model, optimizer, every random number generator, :class:`TrainState`,
+    config, :obj:`run_info`, a fingerprint of the data and the device and
+    CPU thread count) and then :obj:`metrics.jsonl` (one line per
+    evaluation, tagged with the run id). :obj:`config.resume=True`
+    continues from the checkpoint to exactly the metrics of an uninterrupted
+    run (on CPU; some CUDA kernels are not deterministic) and refuses a
+    checkpoint of a different run, listing the differences: only
+    :obj:`epochs` (which ends the run at its last checkpoint or extends it)
+    and :obj:`progress` may change.
 
-    A model that defines :obj:`set_graph(edge_index)` (e.g.
+    A model that defines :obj:`set_graph(edge_index)`
+    (:class:`~torch_geometric_infodcl.models.protocol.GraphModel`, e.g.
     :class:`~torch_geometric_infodcl.models.baselines.PyGLightGCN`) receives
     the training edges before training. The model's initial parameters are
     the caller's: seed (e.g. with :func:`torch_geometric.seed_everything`)
@@ -306,22 +257,31 @@ class Trainer:
             it survives resumption). It must not influence selection; the
             example uses it for the authors' reference protocol.
             (default: :obj:`None`)
+        run_folder (RunFolder, optional): The acquired folder of
+            :obj:`config.output_dir`, when the caller holds it for longer
+            than :meth:`fit` (to write more files under the same lock); by
+            default :meth:`fit` acquires and releases it.
+            (default: :obj:`None`)
     """
     def __init__(self, model: torch.nn.Module, data: HeteroData,
                  config: Optional[TrainConfig] = None,
                  run_info: Optional[Dict[str, Any]] = None,
                  on_evaluate: Optional[Callable[[int, Tensor, Tensor],
                                                 Optional[Dict[str, Any]]]] = None,
-                 ) -> None:
+                 run_folder: Optional[RunFolder] = None) -> None:
         config = TrainConfig() if config is None else config
         if not isinstance(config, TrainConfig):
             raise TypeError(f"'config' must be a TrainConfig "
                             f"(got {type(config).__name__})")
         self._check_model(model)
+        self._check_run_folder(run_folder, config)
         self.model = model
         self.config = config
         self.run_info = self._normalise_run_info(run_info)
         self.on_evaluate = on_evaluate
+        self.run_folder = run_folder
+        self._owns_folder = False
+        self._prepared = False
         self.device = config.resolve_device()
 
         store = _interaction_store(data)
@@ -338,11 +298,26 @@ class Trainer:
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"'model' must be a torch.nn.Module "
                             f"(got {type(model).__name__})")
-        for method in ('loss', 'embeddings'):
-            if not callable(getattr(model, method, None)):
-                raise TypeError(f"'model' ({type(model).__name__}) has no "
-                                f"'{method}' method; see the model protocol "
-                                f"in docs/ARCHITECTURE.md")
+        if not isinstance(model, RecommenderModel):
+            missing = missing_methods(model, RecommenderModel)
+            raise TypeError(f"'model' ({type(model).__name__}) has no "
+                            f"'{missing[0]}' method (missing: "
+                            f"{', '.join(missing)}); see the RecommenderModel "
+                            f"protocol in "
+                            f"torch_geometric_infodcl.models.protocol")
+
+    @staticmethod
+    def _check_run_folder(run_folder: Optional[RunFolder],
+                          config: TrainConfig) -> None:
+        if run_folder is None:
+            return
+        if not isinstance(run_folder, RunFolder) or not run_folder.locked:
+            raise TypeError("'run_folder' must be an acquired RunFolder")
+        if config.output_dir is None or osp.abspath(
+                config.output_dir) != osp.abspath(run_folder.path):
+            raise ValueError(f"'run_folder' ('{run_folder.path}') must be "
+                             f"the folder of config.output_dir "
+                             f"({config.output_dir!r})")
 
     @staticmethod
     def _normalise_run_info(
@@ -372,6 +347,46 @@ class Trainer:
 
     # Training ################################################################
 
+    def prepare(self) -> None:
+        r"""Seeds, builds the sampler and optimizer and, with
+        :obj:`config.output_dir`, takes the folder and restores its
+        checkpoint when resuming (raising if the checkpoint belongs to a
+        different run). :meth:`fit` calls it; call it first to act between
+        the resume checks and training (the example writes its
+        configuration file there)."""
+        if self._prepared:
+            return
+        cfg = self.config
+        seed_everything(cfg.seed)
+        self.model.to(self.device)
+        if isinstance(self.model, GraphModel):
+            self.model.set_graph(self.edge_index)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed)
+        self.sampler = NegativeSampler(self.edge_index, self.num_users,
+                                       self.num_items)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
+                                          weight_decay=cfg.weight_decay)
+        self.state = TrainState(run_id=uuid.uuid4().hex[:12])
+        if cfg.output_dir is not None:
+            if self.run_folder is None:
+                self.run_folder = RunFolder(cfg.output_dir).acquire(
+                    cfg.resume)
+                self._owns_folder = True
+            try:
+                self._start_or_restore()
+            except BaseException:
+                self._release_folder()
+                raise
+        if self.state.epoch > 0:
+            # Restored: the (possibly new) epoch budget decides whether the
+            # run goes on; an early stop stays a stop.
+            self.state.finished = (self.state.selection.stopped_early
+                                   or self.state.epoch >= cfg.epochs)
+        self.state.sessions.append({'start_epoch': self.state.epoch,
+                                    'epochs': cfg.epochs})
+        self._prepared = True
+
     def fit(self) -> Dict[str, Any]:
         r"""Trains, selects and tests the model.
 
@@ -381,54 +396,33 @@ class Trainer:
             :obj:`epoch_seconds` (training seconds of every epoch, evaluation
             excluded), :obj:`epoch_seconds_median`,
             :obj:`time_to_best_seconds` (training seconds up to and including
-            the best epoch), :obj:`stopped_early` and :obj:`history` (one
+            the best epoch), :obj:`stopped_early`, :obj:`history` (one
             record per evaluation: :obj:`epoch`, :obj:`loss` (the evaluated
             epoch's mean of the total and of every named term),
             :obj:`valid`, :obj:`train_seconds`, :obj:`eval_seconds`,
-            :obj:`best_epoch`; the lines of :obj:`metrics.jsonl`).
+            :obj:`best_epoch`, :obj:`run_id`; the lines of
+            :obj:`metrics.jsonl`), :obj:`epoch_losses`, :obj:`run_id`,
+            :obj:`sessions` and :obj:`runtime` (device and CPU threads).
         """
-        cfg = self.config
-        seed_everything(cfg.seed)
-        self.model.to(self.device)
-        if callable(getattr(self.model, 'set_graph', None)):
-            self.model.set_graph(self.edge_index)
-        self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(cfg.seed)
-        self.sampler = NegativeSampler(self.edge_index, self.num_users,
-                                       self.num_items)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
-                                          weight_decay=cfg.weight_decay)
-        self.state = self._fresh_state()
-        self._prepare_output_dir()
-        if self.state['epoch'] > 0:
-            # Restored: the (possibly new) epoch budget decides whether the
-            # run goes on; an early stop stays a stop.
-            self.state['finished'] = (self.state['stopped_early'] or
-                                      self.state['epoch'] >= cfg.epochs)
+        try:
+            self.prepare()
+            epoch = self.state.epoch
+            while not self.state.finished:
+                epoch += 1
+                self._train_epoch(epoch)
+                if epoch % self.config.eval_every == 0 or \
+                        epoch == self.config.epochs:
+                    self._evaluate_and_select(epoch)
+            return self._final_report()
+        finally:
+            self._prepared = False
+            self._release_folder()
 
-        epoch = self.state['epoch']
-        while not self.state['finished']:
-            epoch += 1
-            self._train_epoch(epoch)
-            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                self._evaluate_and_select(epoch)
-        return self._final_report()
-
-    @staticmethod
-    def _fresh_state() -> Dict[str, Any]:
-        return {
-            'epoch': 0,
-            'finished': False,
-            'stopped_early': False,
-            'best_epoch': 0,
-            'best_valid': None,
-            'best_model': None,
-            'bad_evals': 0,
-            'history': [],
-            'epoch_seconds': [],
-            'epoch_losses': {},
-            'loss_curve': [],
-        }
+    def _release_folder(self) -> None:
+        if self._owns_folder:
+            self.run_folder.release()
+            self.run_folder = None
+            self._owns_folder = False
 
     def _train_epoch(self, epoch: int) -> None:
         cfg = self.config
@@ -454,12 +448,11 @@ class Trainer:
             bar.close()
         if self.device.type == 'cuda':
             torch.cuda.synchronize(self.device)
-        self.state['epoch_seconds'].append(time.perf_counter() - start)
-        self.state['epoch_losses'] = {
-            n: s / step for n, s in zip(names, sums)
-        }
-        self.state['loss_curve'].append(self.state['epoch_losses'])
-        self.state['epoch'] = epoch
+        state = self.state
+        state.epoch_seconds.append(time.perf_counter() - start)
+        state.epoch_losses = {n: s / step for n, s in zip(names, sums)}
+        state.loss_curve.append(state.epoch_losses)
+        state.epoch = epoch
 
     def _train_step(self, batch: Any, epoch: int) -> Tuple[List[str],
                                                            List[float]]:
@@ -472,19 +465,28 @@ class Trainer:
         if not math.isfinite(values[0]):
             bad = [n for n, v in zip(names[1:], values[1:])
                    if not math.isfinite(v)]
-            kept = ('' if self.config.output_dir is None else
-                    '; the last checkpoint was kept')
             raise FloatingPointError(
                 f"non-finite training loss at epoch {epoch}: total = "
                 f"{values[0]}; non-finite term(s): "
                 f"{', '.join(bad) if bad else 'none (the sum overflowed)'}"
-                f"{kept}")
+                f"{self._checkpoint_note()}")
         total.backward()
         if self.config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(),
                                            self.config.max_grad_norm)
         self.optimizer.step()
         return names, values
+
+    def _checkpoint_note(self) -> str:
+        if self.config.output_dir is None:
+            return ''
+        path = self.run_folder.file(CHECKPOINT_FILE)
+        if not self.state.history:
+            return (f"; no checkpoint was written yet (the first evaluation "
+                    f"is at epoch "
+                    f"{min(self.config.eval_every, self.config.epochs)})")
+        return (f"; the checkpoint of epoch {self.state.history[-1]['epoch']} "
+                f"was kept in '{path}'")
 
     @staticmethod
     def _stack_terms(total: Any, terms: Any) -> Tuple[List[str], Tensor]:
@@ -556,113 +558,96 @@ class Trainer:
             raise FloatingPointError(f"validation {cfg.monitor} is {score} "
                                      f"at epoch {epoch}")
 
-        improved = state['best_valid'] is None or \
-            score > state['best_valid'][cfg.monitor]
-        if improved:
-            state['best_epoch'] = epoch
-            state['best_valid'] = valid
-            state['best_model'] = state_dict_copy(self.model)
-            state['bad_evals'] = 0
-        else:
-            state['bad_evals'] += 1
-        state['stopped_early'] = state['bad_evals'] >= cfg.patience
-        state['finished'] = state['stopped_early'] or epoch >= cfg.epochs
-
+        state.selection.observe(epoch, valid, cfg.monitor, self.model,
+                                cfg.patience)
+        state.finished = state.selection.stopped_early or epoch >= cfg.epochs
         record = {
             'epoch': epoch,
-            'loss': state['epoch_losses'],
+            'loss': state.epoch_losses,
             'valid': valid,
-            'train_seconds': state['epoch_seconds'][-1],
+            'train_seconds': state.epoch_seconds[-1],
             'eval_seconds': eval_seconds,
-            'best_epoch': state['best_epoch'],
+            'best_epoch': state.selection.best_epoch,
+            'run_id': state.run_id,
         }
         if extra is not None:
             record['extra'] = extra
-        state['history'].append(record)
+        state.history.append(record)
         if cfg.output_dir is not None:
+            # The checkpoint first: metrics.jsonl never runs ahead of it.
             self._save()
-            with open(self._path(METRICS_FILE), 'a') as f:
-                f.write(json.dumps(record) + '\n')
+            self.run_folder.write(METRICS_FILE, self._metrics_text())
+
+    def _metrics_text(self) -> str:
+        return ''.join(json.dumps(r) + '\n' for r in self.state.history)
 
     def _final_report(self) -> Dict[str, Any]:
-        state = self.state
-        self.model.load_state_dict(state['best_model'])
+        state, selection = self.state, self.state.selection
+        self.model.load_state_dict(selection.best_model)
         test = self.evaluate(self.test_edge_index,
                              [self.edge_index, self.val_edge_index])
-        seconds = state['epoch_seconds']
+        seconds = state.epoch_seconds
         return {
-            'best_epoch': state['best_epoch'],
-            'valid': state['best_valid'],
+            'best_epoch': selection.best_epoch,
+            'valid': selection.best_valid,
             'test': test,
-            'epochs_run': state['epoch'],
+            'epochs_run': state.epoch,
             'epoch_seconds': list(seconds),
             'epoch_seconds_median': statistics.median(seconds),
-            'time_to_best_seconds': sum(seconds[:state['best_epoch']]),
-            'stopped_early': state['stopped_early'],
-            'history': copy.deepcopy(state['history']),
-            'epoch_losses': copy.deepcopy(state['loss_curve']),
+            'time_to_best_seconds': sum(seconds[:selection.best_epoch]),
+            'stopped_early': selection.stopped_early,
+            'history': copy.deepcopy(state.history),
+            'epoch_losses': copy.deepcopy(state.loss_curve),
+            'run_id': state.run_id,
+            'sessions': copy.deepcopy(state.sessions),
+            'runtime': self._runtime(),
         }
 
-    # Output folder, checkpoints and resumption ###############################
+    # Checkpoints and resumption ##############################################
 
-    def _path(self, name: str) -> str:
-        return osp.join(self.config.output_dir, name)
-
-    def _prepare_output_dir(self) -> None:
-        cfg = self.config
-        if cfg.output_dir is None:
-            return
-        os.makedirs(cfg.output_dir, exist_ok=True)
-        checkpoint = self._path(CHECKPOINT_FILE)
-        if osp.exists(checkpoint):
-            if not cfg.resume:
+    def _start_or_restore(self) -> None:
+        folder = self.run_folder
+        path = folder.file(CHECKPOINT_FILE)
+        if folder.exists(CHECKPOINT_FILE):
+            if not self.config.resume:
                 raise FileExistsError(
-                    f"'{checkpoint}' exists; set resume=True to continue "
-                    f"that run or choose another output_dir")
-            self._restore(load_checkpoint(checkpoint, map_location='cpu'),
-                          checkpoint)
+                    f"'{path}' exists; set resume=True to continue that run "
+                    f"or choose another output_dir")
+            self._restore(load_checkpoint(path, map_location='cpu'), path)
         # metrics.jsonl mirrors the history of the checkpoint: lines written
         # after it by an interrupted run are dropped.
-        lines = ''.join(json.dumps(r) + '\n' for r in self.state['history'])
-        self._write_atomic(self._path(METRICS_FILE), lines)
+        folder.write(METRICS_FILE, self._metrics_text())
 
-    @staticmethod
-    def _write_atomic(path: str, text: str) -> None:
-        fd, tmp_path = tempfile.mkstemp(dir=osp.dirname(path), suffix='.tmp')
-        try:
-            with os.fdopen(fd, 'w') as f:
-                f.write(text)
-            os.replace(tmp_path, path)
-        except BaseException:
-            if osp.exists(tmp_path):
-                os.remove(tmp_path)
-            raise
+    def _runtime(self) -> Dict[str, Any]:
+        # A different CPU thread count changes the rounding of reductions.
+        return {'device': str(self.device),
+                'threads': torch.get_num_threads()}
 
     def _identity(self) -> Dict[str, Any]:
         config = self.config.to_dict()
-        for name in _RESUME_FREE_FIELDS:
+        for name in RESUME_FREE_FIELDS:
             config.pop(name)
         return {
             'config': config,
             'run_info': self.run_info,
             'data': self.fingerprint,
             'model_class': type(self.model).__name__,
+            'runtime': self._runtime(),
         }
 
     def _save(self) -> None:
-        state = dict(self.state)
+        state = self.state.to_checkpoint()
         state.update(
             self._identity(),
             model=self.model.state_dict(),
             optimizer=self.optimizer.state_dict(),
             rng=get_rng_states({'sampler': self.generator}),
         )
-        save_checkpoint(self._path(CHECKPOINT_FILE), state)
+        save_checkpoint(self.run_folder.file(CHECKPOINT_FILE), state)
 
     def _restore(self, saved: Dict[str, Any], path: str) -> None:
         differences = []
-        current = self._identity()
-        for section, now in current.items():
+        for section, now in self._identity().items():
             before = saved.get(section)
             if isinstance(now, dict) and isinstance(before, dict):
                 for key in sorted(set(now) | set(before)):
@@ -676,17 +661,23 @@ class Trainer:
                 differences.append(f"{section}: checkpoint {before!r}, now "
                                    f"{now!r}")
         if differences:
+            hint = ('; set the same CPU thread count (torch.set_num_threads, '
+                    '--threads)' if any('runtime.threads' in d
+                                        for d in differences) else '')
             raise ValueError(f"cannot resume from '{path}': the run differs "
-                             f"({'; '.join(differences)})")
+                             f"({'; '.join(differences)}); only the epoch "
+                             f"budget and the progress display may change "
+                             f"on resume{hint}")
 
+        self.state = TrainState.from_checkpoint(saved, path)
         self.model.load_state_dict(saved['model'])
         self.optimizer.load_state_dict(saved['optimizer'])
         set_rng_states(saved['rng'], {'sampler': self.generator})
-        self.state = {key: saved[key] for key in self._fresh_state()}
-        if self.state['best_model'] is not None:
-            self.state['best_model'] = {
+        selection = self.state.selection
+        if selection.best_model is not None:
+            selection.best_model = {
                 k: v.to(self.device)
-                for k, v in self.state['best_model'].items()
+                for k, v in selection.best_model.items()
             }
 
     def __repr__(self) -> str:

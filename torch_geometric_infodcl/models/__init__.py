@@ -1,4 +1,15 @@
+from .protocol import RecommenderModel, GraphModel
 from .infodcl import InfoDCL
 from .baselines import MFBPR, PyGLightGCN
 
-__all__ = ['InfoDCL', 'MFBPR', 'PyGLightGCN']
+# The models the CLI and the configuration files know, by name. A model's
+# hyperparameters (flags, defaults, help) are read from its constructor's
+# signature and docstring: adding a model is one file and one line here.
+MODELS = {
+    'infodcl': InfoDCL,
+    'mf': MFBPR,
+    'lightgcn': PyGLightGCN,
+}
+
+__all__ = ['RecommenderModel', 'GraphModel', 'InfoDCL', 'MFBPR',
+           'PyGLightGCN', 'MODELS']

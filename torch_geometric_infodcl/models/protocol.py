@@ -1,0 +1,45 @@
+r"""The contract between a model and
+:class:`~torch_geometric_infodcl.train.Trainer`."""
+from typing import Any, Dict, List, Optional, Protocol, Tuple, runtime_checkable
+
+from torch import Tensor
+
+from torch_geometric_infodcl.data.sampling import TrainBatch
+
+
+@runtime_checkable
+class RecommenderModel(Protocol):
+    r"""What :class:`~torch_geometric_infodcl.train.Trainer` needs from a
+    model (a :class:`torch.nn.Module`).
+
+    :meth:`loss` returns the scalar training objective of a batch of
+    (user, positive item, negative item) triples and its named terms (logged
+    per epoch); :meth:`embeddings` returns the user and item embeddings that
+    are scored by inner product, given the (user, item) training
+    :obj:`edge_index` (:obj:`[2, E]`, row 0 users, row 1 items). The trainer
+    calls :meth:`embeddings` under :func:`torch.no_grad` in :meth:`eval`
+    mode.
+    """
+    def loss(self, batch: TrainBatch) -> Tuple[Tensor, Dict[str, Tensor]]:
+        ...
+
+    def embeddings(self, edge_index: Optional[Tensor] = None,
+                   ) -> Tuple[Tensor, Tensor]:
+        ...
+
+
+@runtime_checkable
+class GraphModel(Protocol):
+    r"""A model that trains on the graph: :meth:`set_graph` receives the
+    (user, item) training :obj:`edge_index` once, before training (e.g.
+    :class:`~torch_geometric_infodcl.models.baselines.PyGLightGCN`)."""
+    def set_graph(self, edge_index: Tensor) -> None:
+        ...
+
+
+def missing_methods(model: Any, protocol: type) -> List[str]:
+    r"""Returns the methods of :obj:`protocol` that :obj:`model` lacks."""
+    methods = [name for name, value in vars(protocol).items()
+               if callable(value) and not name.startswith('_')]
+    return [name for name in methods
+            if not callable(getattr(model, name, None))]
