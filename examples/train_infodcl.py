@@ -7,190 +7,169 @@ Defaults are the authors' Office settings. Examples::
     python examples/train_infodcl.py --dataset office --raw-dir ../shared/data/office
     python examples/train_infodcl.py --dataset office --no-psnet   # ablation
     python examples/train_infodcl.py --model lightgcn --dataset office
+    python examples/train_infodcl.py --config runs/office/config.yaml --output runs/again
+    python examples/train_infodcl.py --output runs/office --resume [--epochs N]
+
+Every flag is also a key of a configuration file (YAML or JSON, one flat
+mapping: the long flag with '-' replaced by '_', typed values); flags given
+on the command line override the file. Each run writes the configuration it
+used to OUTPUT/config.yaml; --resume reads it (only --epochs, --progress,
+--root and --raw-dir may change on resume).
+
+Expected failures print one 'error: ...' line and exit with status 2
+(--debug also prints the traceback).
 """
 import argparse
-import json
-import os
+import io
 import os.path as osp
 import sys
-import time
+import traceback
 import warnings
+from typing import Any, Dict, Mapping, Optional
 
 import torch
 
-from torch_geometric_infodcl.datasets import FORMATS
+from torch_geometric_infodcl.checkpoint import CheckpointError
+from torch_geometric_infodcl.config import (
+    ConfigError,
+    Option,
+    TrainConfig,
+    format_config,
+    option_table,
+    parse_text,
+    read_config_file,
+    resolve,
+    split_config,
+)
+from torch_geometric_infodcl.data.dataset import EDGE_TYPE
 from torch_geometric_infodcl.experiment import (
-    METADATA_CHANNELS,
-    MODELS,
-    build_metadata,
-    build_model,
+    build_experiment,
     load_data,
-    resolve_base,
+    run_identity,
 )
 from torch_geometric_infodcl.metrics import full_rank_metrics
-from torch_geometric_infodcl.profile import peak_rss_mb
-from torch_geometric_infodcl.train import Trainer, TrainConfig
-from torch_geometric_infodcl.typing import EDGE_TYPE
+from torch_geometric_infodcl.run_folder import (
+    CONFIG_FILE,
+    CURVES_FILE,
+    RESULTS_FILE,
+    RunFolder,
+    RunFolderBusyError,
+)
+from torch_geometric_infodcl.train import Trainer
+
+# Switches kept from earlier versions: flag -> (option, value, help).
+SWITCHES = {
+    '--no-psnet': ('noise', 'gaussian', 'Gaussian noise instead of PSNet '
+                   '(ablation; = --noise gaussian)'),
+    '--no-balance': ('balance', 'none', 'drop the collaboration balance loss '
+                     '(ablation; = --balance none)'),
+    '--no-propagation': ('propagate', False, 'no LightGCN propagation at '
+                         'inference (ablation; = --no-propagate)'),
+    '--authors-loss': ('duplicate_first_contrastive', True,
+                       "count channel 1's InfoNCE twice, as the authors' "
+                       'code does (= --duplicate-first-contrastive)'),
+}
+# Flags kept from earlier versions that set another option's value.
+SYNONYMS = {'--baseline-reg': 'reg_weight'}
+GROUP_TITLES = {'data': 'data', 'model': 'model', 'training': 'training',
+                'run': 'run'}
+# Failures of input, files or training that print one line, not a traceback.
+EXPECTED_ERRORS = (ConfigError, CheckpointError, ValueError, OSError,
+                   FloatingPointError, RunFolderBusyError)
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f'expected a positive integer, got '
-                                         f'{text}')
-    return value
+def _type(option: Option):
+    def parse(text: str) -> Any:
+        try:
+            return parse_text(option.spec, text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = option.spec.kind
+    return parse
 
 
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:  # also rejects NaN
-        raise argparse.ArgumentTypeError(f'expected a float >= 0, got {text}')
-    return value
+def _help(option: Option) -> str:
+    defaults = {model: option.default(model)
+                for model in (option.models or ['*'])}
+    values = set(map(repr, defaults.values()))
+    if len(values) == 1:
+        shown = f'default: {next(iter(defaults.values()))}'
+    else:
+        shown = 'default: ' + ', '.join(f'{value} ({model})'
+                                        for model, value in defaults.items())
+    scope = (f'; only {", ".join(option.models)}' if option.models and len(
+        option.models) < len(option_table()['model'].spec.choices) else '')
+    text = f'{option.help} ({shown}{scope})'.strip()
+    return text.replace('%', '%%')
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f'expected a float > 0, got {text}')
-    return value
-
-
-def negatives_arg(text: str):
-    if text in ('full', 'in_batch'):
-        return text
-    try:
-        return positive_int(text)
-    except (ValueError, argparse.ArgumentTypeError):
-        raise argparse.ArgumentTypeError(
-            f"expected 'full', 'in_batch' or a positive number of sampled "
-            f"negatives, got {text}") from None
-
-
-def channels_arg(text: str):
-    channels = [c for c in text.split(',') if c] if text != 'none' else []
-    unknown = [c for c in channels if c not in METADATA_CHANNELS]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown metadata channel(s) {unknown}; valid: "
-            f"{', '.join(METADATA_CHANNELS)} or 'none'")
-    return channels
+def build_parser(table: Mapping[str, Option]) -> argparse.ArgumentParser:
+    r"""Returns the parser of every option of :obj:`table` (generated: the
+    type, choices, default and help of a flag come from its option) plus
+    the switches kept from earlier versions and the invocation flags."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS)
+    groups = {name: parser.add_argument_group(title)
+              for name, title in GROUP_TITLES.items()}
+    for option in table.values():
+        group = groups[option.group]
+        kwargs = dict(dest=option.name, help=_help(option))
+        if option.spec.kind == 'bool':
+            group.add_argument(option.flag,
+                               action=argparse.BooleanOptionalAction,
+                               **kwargs)
+        elif option.spec.kind == 'str' and option.spec.choices:
+            group.add_argument(option.flag, choices=option.spec.choices,
+                               **kwargs)
+        else:
+            group.add_argument(option.flag, type=_type(option),
+                               metavar=option.name.upper(), **kwargs)
+    for flag, (name, value, text) in SWITCHES.items():
+        groups['model'].add_argument(flag, dest=name, action='store_const',
+                                     const=value, help=text)
+    for flag, name in SYNONYMS.items():
+        groups['model'].add_argument(flag, dest=name, type=_type(table[name]),
+                                     metavar=name.upper(),
+                                     help=f'= {table[name].flag}')
+    group = groups['run']
+    group.add_argument('--config', default=None, metavar='FILE',
+                       help='read options from a YAML or JSON file (flags '
+                       'given here override it)')
+    group.add_argument('--output', default=None,
+                       help='folder for results.json, metrics.jsonl, '
+                       'checkpoint.pt, config.yaml and curves.png')
+    group.add_argument('--resume', action='store_true', default=False,
+                       help='continue the run in OUTPUT (its config.yaml is '
+                       'the base configuration)')
+    group.add_argument('--debug', action='store_true', default=False,
+                       help='print the traceback of an error')
+    return parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawTextHelpFormatter)
-    g = p.add_argument_group('data')
-    g.add_argument('--dataset', default='synthetic',
-                   help='synthetic (default), office, ml-1m, ml-1m-diffrec, '
-                   'baby, gowalla, taobao, electronics, or a folder of files')
-    g.add_argument('--root', default='data', help='dataset cache root')
-    g.add_argument('--raw-dir', default=None,
-                   help='read raw files from here (e.g. ../shared/data/office)')
-    g.add_argument('--format', default='auto', choices=('auto', ) + FORMATS,
-                   help='file format of a folder (or of the text splits of '
-                   'office, gowalla, ml-1m); auto = detected from the files')
-    g.add_argument('--metadata', type=channels_arg,
-                   default=['social', 'knowledge'],
-                   help='comma-separated metadata channels (social, '
-                   'knowledge, feature) or none')
-    g.add_argument('--metadata-base', default='auto',
-                   choices=['auto', 'pretrained', 'svd', 'lightgcn'],
-                   help='base embeddings of the metadata: auto = shipped '
-                   'pretrained *_pt.npy when present, else svd')
-    g.add_argument('--top-k', type=positive_int, default=20,
-                   help='item-item neighbours of the knowledge channel')
-
-    g = p.add_argument_group('model')
-    g.add_argument('--model', default='infodcl', choices=MODELS)
-    g.add_argument('--dim', type=positive_int, default=64)
-    g.add_argument('--steps', type=positive_int, default=200,
-                   help='diffusion steps T')
-    g.add_argument('--schedule', default='exp',
-                   choices=['exp', 'linear', 'cosine', 'sqrt'])
-    g.add_argument('--denoiser', default='mlp1', choices=['mlp1', 'mlp2'])
-    g.add_argument('--layers', type=int, default=2,
-                   help='propagation layers at inference')
-    g.add_argument('--rec-weight', type=non_negative_float, default=0.4)
-    g.add_argument('--bpr-weight', type=non_negative_float, default=0.6)
-    g.add_argument('--reg-weight', type=non_negative_float, default=0.003)
-    g.add_argument('--balance-weight', type=non_negative_float, default=5e-5)
-    g.add_argument('--cl-weight', type=non_negative_float, default=5e-6)
-    g.add_argument('--tau', type=positive_float, default=0.5)
-    g.add_argument('--negatives', type=negatives_arg, default='full',
-                   help="InfoNCE candidates: full, in_batch or a number")
-    g.add_argument('--balance', default='norm',
-                   choices=['norm', 'ratio', 'none'])
-    g.add_argument('--train-layers', type=int, default=0,
-                   help='extension: LightGCN layers inside the training '
-                   'losses (0 = the paper: no graph in training)')
-    g.add_argument('--baseline-reg', type=non_negative_float, default=1e-4,
-                   help='L2 weight of the mf / lightgcn baselines')
-
-    g = p.add_argument_group('ablations (InfoDCL)')
-    g.add_argument('--no-psnet', action='store_true',
-                   help='Gaussian noise instead of PSNet')
-    g.add_argument('--no-balance', action='store_true',
-                   help='drop the collaboration balance loss')
-    g.add_argument('--no-contrastive', action='store_true',
-                   help='drop the InfoNCE terms')
-    g.add_argument('--no-propagation', action='store_true',
-                   help='no LightGCN propagation at inference')
-    g.add_argument('--authors-loss', action='store_true',
-                   help="count channel 1's InfoNCE twice, as the authors' "
-                   'code does')
-
-    g = p.add_argument_group('training')
-    g.add_argument('--epochs', type=positive_int, default=1000)
-    g.add_argument('--batch-size', type=positive_int, default=2000)
-    g.add_argument('--lr', type=positive_float, default=0.005)
-    g.add_argument('--eval-every', type=positive_int, default=10)
-    g.add_argument('--patience', type=positive_int, default=5,
-                   help='evaluations without improvement before stopping')
-    g.add_argument('--seed', type=int, default=2024)
-    g.add_argument('--device', default='auto',
-                   help="'auto' (CUDA when available), 'cpu', 'cuda', ...")
-    g.add_argument('--bf16', action='store_true',
-                   help='bfloat16 autocast for the training step')
-    g.add_argument('--threads', type=positive_int, default=None,
-                   help='torch CPU threads (default: torch decides)')
-    g.add_argument('--reference-protocol', action='store_true',
-                   help="also report the authors' protocol on test (best test "
-                   'epoch, batch-averaged; for comparison only)')
-    g.add_argument('--no-progress', action='store_true')
-    g.add_argument('--output', default=None,
-                   help='folder for results.json, metrics.jsonl, '
-                   'checkpoint.pt and curves.png')
-    g.add_argument('--resume', action='store_true',
-                   help='continue from OUTPUT/checkpoint.pt')
-    args = p.parse_args(argv)
-    if args.layers < 0 or args.train_layers < 0:
-        p.error(f'--layers and --train-layers must be >= 0 (got '
-                f'{args.layers}, {args.train_layers})')
+    r"""Parses the command line into the resolved configuration: every
+    option of the chosen model as an attribute (also as the dict
+    :obj:`settings`), plus :obj:`output`, :obj:`resume`, :obj:`config` and
+    :obj:`debug`."""
+    table = option_table()
+    parser = build_parser(table)
+    args = parser.parse_args(argv)
     if args.resume and args.output is None:
-        p.error('--resume needs --output (the folder of the checkpoint)')
-    if args.resume and not osp.isfile(osp.join(args.output,
-                                               'checkpoint.pt')):
-        p.error(f"--resume: no checkpoint at "
-                f"'{osp.join(args.output, 'checkpoint.pt')}'")
-    return args
-
-
-def model_kwargs(args: argparse.Namespace) -> dict:
-    if args.model == 'infodcl':
-        return dict(
-            dim=args.dim, num_steps=args.steps, schedule=args.schedule,
-            denoiser=args.denoiser, num_layers=args.layers,
-            rec_weight=args.rec_weight, bpr_weight=args.bpr_weight,
-            reg_weight=args.reg_weight, balance_weight=args.balance_weight,
-            cl_weight=args.cl_weight, tau=args.tau, negatives=args.negatives,
-            balance='none' if args.no_balance else args.balance,
-            noise='gaussian' if args.no_psnet else 'psnet',
-            contrastive=not args.no_contrastive,
-            propagate=not args.no_propagation,
-            duplicate_first_contrastive=args.authors_loss,
-            train_layers=args.train_layers)
-    return dict(dim=args.dim, num_layers=args.layers,
-                reg_weight=args.baseline_reg)
+        parser.error('--resume needs --output (the folder of the checkpoint)')
+    layers = []
+    if args.config is not None:
+        layers.append((args.config, read_config_file(args.config)))
+    elif args.resume and osp.isfile(osp.join(args.output, CONFIG_FILE)):
+        path = osp.join(args.output, CONFIG_FILE)
+        layers.append((path, read_config_file(path)))
+    flags = {name: value for name, value in vars(args).items()
+             if name in table}
+    settings = resolve(layers, flags)
+    return argparse.Namespace(**settings, settings=settings,
+                              output=args.output, resume=args.resume,
+                              config=args.config, debug=args.debug)
 
 
 def reference_protocol_hook(data):
@@ -208,6 +187,21 @@ def reference_protocol_hook(data):
     return on_evaluate
 
 
+def peak_rss_mb() -> float:
+    r"""Peak resident memory of this process in MiB: :obj:`VmHWM` where
+    :obj:`/proc` exists (:obj:`ru_maxrss` can carry a parent's size over
+    :obj:`exec`), else :obj:`ru_maxrss`."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def print_table(result: dict):
     keys = [k for k in result['test'] if '@' in k]
     print(f"\n{'metric':<14}{'valid':>10}{'test':>10}")
@@ -218,7 +212,9 @@ def print_table(result: dict):
           f"{result['epoch_seconds_median']:.2f} s")
 
 
-def save_curves(result: dict, path: str):
+def render_curves(result: dict) -> Optional[bytes]:
+    r"""Returns a PNG of the loss terms and the validation Recall@20 /
+    NDCG@20, or :obj:`None` without matplotlib."""
     try:
         import matplotlib
         matplotlib.use('Agg')
@@ -226,7 +222,7 @@ def save_curves(result: dict, path: str):
     except ImportError:
         warnings.warn("matplotlib is not installed; no curves.png written "
                       "(pip install 'torch_geometric_infodcl[plot]')")
-        return
+        return None
     losses = result['epoch_losses']
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     epochs = list(range(1, len(losses) + 1))
@@ -241,82 +237,112 @@ def save_curves(result: dict, path: str):
     evals = result['history']
     xs = [row['epoch'] for row in evals]
     for key in ('recall@20', 'ndcg@20'):
-        ax2.plot(xs, [row['valid'][key] for row in evals], marker='o',
-                 label=f'valid {key}')
+        if key in evals[0]['valid']:
+            ax2.plot(xs, [row['valid'][key] for row in evals], marker='o',
+                     label=f'valid {key}')
     ax2.axvline(result['best_epoch'], color='grey', linestyle='--',
                 label='best epoch')
     ax2.set_xlabel('epoch')
     ax2.set_title('validation')
     ax2.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format='png', dpi=110)
     plt.close(fig)
+    return buffer.getvalue()
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data, raw_dir = load_data(args.dataset, args.root, args.raw_dir,
-                              args.format)
-    metadata = None
-    t0 = time.perf_counter()
-    if args.model == 'infodcl' and args.metadata:
-        base = resolve_base(args.metadata_base, raw_dir)
-        metadata = build_metadata(data, args.metadata, base, args.dim,
-                                  top_k=args.top_k, seed=args.seed)
-    metadata_seconds = time.perf_counter() - t0
+def reference_summary(history) -> Optional[Dict[str, Any]]:
+    reference = [dict(epoch=row['epoch'], **row['extra']['reference_test'])
+                 for row in history if 'extra' in row]
+    if not reference:
+        return None
+    return dict(
+        note="authors' protocol: best TEST epoch, validation items "
+        'unmasked, batch-averaged; optimistic, for comparison only',
+        best=max(reference, key=lambda row: row['recall@20']))
 
-    # The model is built under the run's seed so that its initialisation is
-    # reproducible too.
-    from torch_geometric import seed_everything
-    seed_everything(args.seed)
-    model = build_model(args.model, data, metadata, **model_kwargs(args))
 
-    config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        eval_every=args.eval_every, patience=args.patience, seed=args.seed,
-        device=args.device, bf16=args.bf16, progress=not args.no_progress,
-        output_dir=args.output, resume=args.resume)
-    run_info = dict(dataset=args.dataset, model=args.model,
-                    metadata=args.metadata,
-                    metadata_base=args.metadata_base,
-                    model_kwargs={k: str(v) for k, v in
-                                  model_kwargs(args).items()})
+def run(args: argparse.Namespace, folder: Optional[RunFolder]) -> dict:
+    r"""Loads the data, builds the model, trains it and writes the run's
+    files into :obj:`folder` (held by the caller)."""
+    settings = args.settings
+    data, raw_dir = load_data(args.dataset, args.root, args.raw_dir)
+    model, info = build_experiment(settings, data, raw_dir)
+    config = TrainConfig(**split_config(settings)['training'],
+                         output_dir=args.output, resume=args.resume)
     on_evaluate = (reference_protocol_hook(data)
                    if args.reference_protocol else None)
-    trainer = Trainer(model, data, config, run_info=run_info,
-                      on_evaluate=on_evaluate)
+    trainer = Trainer(model, data, config,
+                      run_info=run_identity(settings, info),
+                      on_evaluate=on_evaluate, run_folder=folder)
+    trainer.prepare()  # Refuses a checkpoint of another run first.
+    if folder is not None:
+        folder.write(CONFIG_FILE, format_config(settings))
     result = trainer.fit()
     result = dict(dataset=args.dataset, model=args.model, **result,
-                  metadata_seconds=metadata_seconds,
-                  peak_rss_mb=peak_rss_mb(), config=dict(vars(args)))
-    reference = [dict(epoch=row['epoch'], **row['extra']['reference_test'])
-                 for row in result['history'] if 'extra' in row]
-    if reference:
-        best = max(reference, key=lambda row: row['recall@20'])
-        result['reference_protocol'] = dict(
-            note="authors' protocol: best TEST epoch, validation items "
-            'unmasked, batch-averaged; optimistic, for comparison only',
-            best=best)
+                  metadata_seconds=info['metadata_seconds'],
+                  metadata_base_used=info['metadata_base'],
+                  peak_rss_mb=peak_rss_mb(), config=settings)
+    reference = reference_summary(result['history'])
+    if reference is not None:
+        result['reference_protocol'] = reference
 
     print_table(result)
-    if reference:
+    if reference is not None:
+        best = reference['best']
         print(f"authors' protocol (best test epoch {best['epoch']}): "
               f"recall@20 {best['recall@20']:.4f}, "
               f"ndcg@20 {best['ndcg@20']:.4f}")
-    if args.output:
-        os.makedirs(args.output, exist_ok=True)
-        with open(osp.join(args.output, 'results.json'), 'w') as f:
-            json.dump(result, f, indent=2, default=str)
-        save_curves(result, osp.join(args.output, 'curves.png'))
-        print(f'wrote {args.output}/results.json')
+    if folder is not None:
+        folder.write_json(RESULTS_FILE, result)
+        png = render_curves(result)
+        if png is not None:
+            folder.write(CURVES_FILE, png)
+        print(f'wrote {folder.file(RESULTS_FILE)}')
     return result
 
 
-if __name__ == '__main__':
+def main(argv=None) -> dict:
+    r"""Runs the command line :obj:`argv` and returns the results."""
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.output is None:
+        return run(args, None)
+    with RunFolder(args.output).acquire(args.resume) as folder:
+        return run(args, folder)
+
+
+def error_message(error: BaseException) -> str:
+    r"""Returns one line naming the cause of an expected failure (and the
+    file, for errors of the operating system)."""
+    if isinstance(error, OSError) and error.filename is not None:
+        text = f"{error.strerror or error}: '{error.filename}'"
+        if error.filename2 is not None:
+            text += f" -> '{error.filename2}'"
+    else:
+        text = str(error) or type(error).__name__
+    return ' '.join(text.split())
+
+
+def console_main(argv=None) -> int:
+    r"""The command-line entry point: returns the exit status (0, or 2 after
+    printing one :obj:`error: ...` line for an expected failure)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        main()
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(1)
+        main(argv)
+    except KeyboardInterrupt:
+        print('error: interrupted (continue a run with --output ... '
+              '--resume)', file=sys.stderr)
+        return 130
+    except EXPECTED_ERRORS as error:
+        if '--debug' in argv:
+            traceback.print_exc()
+        print(f'error: {error_message(error)}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(console_main())

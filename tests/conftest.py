@@ -35,3 +35,41 @@ def baby_dir() -> str:
 @pytest.fixture
 def gowalla_dir() -> str:
     return _shared('gowalla')
+
+
+@pytest.fixture
+def run_forked():
+    r"""Runs a function in a forked child process (a real separate process
+    that may be killed, sharing the parent's imports) and returns its wait
+    status and everything it printed. The child uses one torch thread, as
+    PyTorch's DataLoader workers do after a fork."""
+    import io
+    import sys
+    import traceback
+
+    import torch
+
+    def run(function):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # The child never returns into pytest.
+            code = 1
+            try:
+                os.close(read_end)
+                out = io.TextIOWrapper(os.fdopen(write_end, 'wb'),
+                                       line_buffering=True)
+                sys.stdout = sys.stderr = out
+                torch.set_num_threads(1)
+                code = function() or 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        os.close(write_end)
+        with os.fdopen(read_end, 'rb') as f:
+            output = f.read().decode(errors='replace')
+        _, status = os.waitpid(pid, 0)
+        return status, output
+
+    return run

@@ -187,3 +187,84 @@ def test_state_dict_copy_is_detached_from_the_module():
     assert not torch.equal(copy['weight'], model.weight)
     model.load_state_dict(copy)
     assert torch.equal(copy['weight'], model.weight)
+
+
+# Atomic files and write failures #############################################
+
+
+def test_atomic_write_text_bytes_and_writer(tmp_path):
+    path = str(tmp_path / 'f')
+    ckpt.atomic_write(path, 'text é')
+    assert open(path, encoding='utf-8').read() == 'text é'
+    ckpt.atomic_write(path, b'\x00\x01')
+    assert open(path, 'rb').read() == b'\x00\x01'
+    ckpt.atomic_write(path, lambda f: f.write(b'written'))
+    assert open(path, 'rb').read() == b'written'
+    # Permissions of a file made by open(), not mkstemp's 0o600.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+    assert os.listdir(tmp_path) == ['f']
+
+
+def test_a_failed_torch_write_names_the_path(tmp_path, monkeypatch):
+    path = str(tmp_path / 'checkpoint.pt')
+    save_checkpoint(path, {'epoch': 1})
+
+    def full_disk(obj, f):
+        f.write(b'PK\x03\x04')
+        raise RuntimeError('[enforce fail at inline_container.cc:672] . '
+                           'PytorchStreamWriter failed writing file data/0: '
+                           'file write failed')
+
+    monkeypatch.setattr(ckpt.torch, 'save', full_disk)
+    with pytest.raises(ckpt.FileWriteError) as info:
+        save_checkpoint(path, {'epoch': 2})
+    message = str(info.value)
+    assert message.startswith(f"could not write '{path}' (write failed "
+                              f"(torch: PytorchStreamWriter failed writing "
+                              f"file data/0")
+    assert 'enforce fail' not in message and 'MiB free' in message
+    assert message.endswith('the previous file, if any, is unchanged')
+    assert info.value.path == path
+    monkeypatch.undo()
+    assert load_checkpoint(path)['epoch'] == 1
+    assert os.listdir(tmp_path) == ['checkpoint.pt']
+
+
+def test_a_real_write_failure_keeps_the_previous_file(tmp_path, run_forked):
+    # A file-size limit makes write() fail with EFBIG, as a full disk makes
+    # it fail with ENOSPC: torch.save then raises its own RuntimeError.
+    import resource
+    import signal
+    path = str(tmp_path / 'checkpoint.pt')
+    save_checkpoint(path, {'w': torch.zeros(10)})
+    small = open(path, 'rb').read()
+    text = str(tmp_path / 'results.json')
+    ckpt.atomic_write(text, '{"valid": true}')
+
+    def write_beyond_the_limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))
+        for target, content in [(path, {'w': torch.zeros(100_000)}),
+                                (text, 'x' * (1 << 17))]:
+            try:
+                if target == path:
+                    save_checkpoint(target, content)
+                else:
+                    ckpt.atomic_write(target, content)
+            except ckpt.FileWriteError as e:
+                print(e)
+            else:
+                return 1
+        return 0
+
+    status, output = run_forked(write_beyond_the_limit)
+    assert os.WEXITSTATUS(status) == 0, output
+    lines = output.splitlines()
+    assert lines[0].startswith(f"could not write '{path}'")
+    assert lines[1].startswith(f"could not write '{text}' (File too large")
+    assert 'enforce fail' not in output
+    assert open(path, 'rb').read() == small
+    assert open(text).read() == '{"valid": true}'
+    assert sorted(os.listdir(tmp_path)) == ['checkpoint.pt', 'results.json']

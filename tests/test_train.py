@@ -11,7 +11,8 @@ from torch_geometric.data import HeteroData
 import torch_geometric_infodcl.train as train_module
 from torch_geometric_infodcl.checkpoint import load_checkpoint
 from torch_geometric_infodcl.metrics import full_rank_metrics
-from torch_geometric_infodcl.train import TrainConfig, Trainer
+from torch_geometric_infodcl.run_folder import RunFolder, RunFolderBusyError
+from torch_geometric_infodcl.train import SelectionState, TrainConfig, Trainer
 
 
 def planted_data(num_users=60, num_items=120, num_clusters=4, seed=0):
@@ -469,3 +470,126 @@ def test_on_evaluate_extra_is_recorded_and_loss_curve_kept():
     assert all('norm' in row['extra'] for row in result['history'])
     assert len(result['epoch_losses']) == result['epochs_run']
     assert result['epoch_losses'][-1] == result['history'][-1]['loss']
+
+
+# Selection state, protocol, run folder ownership #############################
+
+
+def test_selection_state_keeps_the_first_maximum_and_counts_patience():
+    model = torch.nn.Linear(1, 1)
+    selection = SelectionState()
+    for epoch, score in [(1, 0.2), (2, 0.3), (3, 0.3), (4, 0.1)]:
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        selection.observe(epoch, {'recall@20': score}, 'recall@20', model,
+                          patience=2)
+    assert selection.best_epoch == 2 and selection.best_valid == {
+        'recall@20': 0.3}
+    assert float(selection.best_model['weight']) == 2.0  # A copy.
+    assert selection.bad_evals == 2 and selection.stopped_early
+
+
+def test_models_follow_the_protocol():
+    from torch_geometric_infodcl.models import (
+        MFBPR,
+        GraphModel,
+        PyGLightGCN,
+        RecommenderModel,
+    )
+    assert isinstance(make_model(), RecommenderModel)
+    assert not isinstance(make_model(), GraphModel)
+    assert isinstance(MFBPR(3, 4), RecommenderModel)
+    assert isinstance(PyGLightGCN(3, 4), GraphModel)
+    assert not isinstance(torch.nn.Linear(2, 2), RecommenderModel)
+
+
+def test_non_finite_loss_before_any_checkpoint_says_so(tmp_path):
+    model = make_model(fail_at_step=3, failure='nan')  # In epoch 1.
+    trainer = Trainer(model, planted_data(), config(output_dir=str(tmp_path)))
+    with pytest.raises(FloatingPointError) as info:
+        trainer.fit()
+    assert 'no checkpoint was written yet (the first evaluation is at ' \
+        'epoch 2)' in str(info.value)
+    assert 'kept' not in str(info.value)
+    assert not osp.exists(tmp_path / 'checkpoint.pt')
+
+    model = make_model(fail_at_step=21, failure='nan')  # In epoch 3.
+    trainer = Trainer(model, planted_data(), config(output_dir=str(
+        tmp_path / 'b')))
+    with pytest.raises(FloatingPointError,
+                       match=r"the checkpoint of epoch 2 was kept in '.*b/"
+                       r"checkpoint.pt'"):
+        trainer.fit()
+
+
+def test_run_id_on_every_metrics_line_and_sessions(tmp_path):
+    data, out = planted_data(), str(tmp_path)
+    crashing = Trainer(make_model(fail_at_step=26), data,
+                       config(output_dir=out))
+    with pytest.raises(RuntimeError, match='simulated crash'):
+        crashing.fit()
+    result = Trainer(make_model(), data,
+                     config(epochs=8, output_dir=out, resume=True)).fit()
+    lines = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')]
+    assert len(lines) == 4
+    assert {line['run_id'] for line in lines} == {result['run_id']}
+    assert len(result['run_id']) == 12
+    # The first session started at epoch 0 with 12 epochs; the resumed one
+    # at the epoch-2 checkpoint with a budget of 8.
+    assert result['sessions'] == [{'start_epoch': 0, 'epochs': 12},
+                                  {'start_epoch': 2, 'epochs': 8}]
+    assert result['runtime'] == {'device': 'cpu',
+                                 'threads': torch.get_num_threads()}
+    other = Trainer(make_model(), data, config(epochs=2)).fit()
+    assert other['run_id'] != result['run_id']
+
+
+def test_two_runs_cannot_share_a_folder(tmp_path):
+    data, out = planted_data(), str(tmp_path)
+    errors = []
+
+    def start_a_second_run(epoch, user_emb, item_emb):
+        try:
+            Trainer(make_model(), data, config(epochs=2, output_dir=out,
+                                               resume=True)).fit()
+        except RunFolderBusyError as e:
+            errors.append(str(e))
+
+    Trainer(make_model(), data, config(epochs=2, output_dir=out),
+            on_evaluate=start_a_second_run).fit()
+    assert len(errors) == 1 and 'in use by another run' in errors[0]
+    lines = open(tmp_path / 'metrics.jsonl').read().splitlines()
+    assert len(lines) == 1  # Only the first run wrote.
+    assert sorted(os.listdir(tmp_path)) == ['checkpoint.pt', 'metrics.jsonl']
+
+
+def test_a_held_run_folder_is_used_and_kept(tmp_path):
+    out = str(tmp_path)
+    with RunFolder(out).acquire() as folder:
+        Trainer(make_model(), planted_data(),
+                config(epochs=2, output_dir=out), run_folder=folder).fit()
+        assert folder.locked  # The caller still holds it.
+        folder.write('results.json', '{}')
+    with pytest.raises(ValueError, match="must be the folder of "
+                       "config.output_dir"):
+        with RunFolder(str(tmp_path / 'other')).acquire() as folder:
+            Trainer(make_model(), planted_data(),
+                    config(output_dir=out), run_folder=folder)
+    with pytest.raises(TypeError, match='an acquired RunFolder'):
+        Trainer(make_model(), planted_data(), config(output_dir=out),
+                run_folder=RunFolder(out))
+
+
+def test_resume_refuses_another_thread_count(tmp_path):
+    data, out = planted_data(), str(tmp_path)
+    threads = torch.get_num_threads()
+    Trainer(make_model(), data, config(epochs=2, output_dir=out)).fit()
+    torch.set_num_threads(threads + 1)
+    try:
+        with pytest.raises(ValueError, match=rf"runtime.threads: checkpoint "
+                           rf"{threads}, now {threads + 1}.*same CPU "
+                           rf"thread count"):
+            Trainer(make_model(), data, config(epochs=4, output_dir=out,
+                                               resume=True)).fit()
+    finally:
+        torch.set_num_threads(threads)

@@ -13,10 +13,10 @@ recognised as such instead of being half-understood."""
 import os
 import os.path as osp
 import random
+import secrets
 import shutil
-import tempfile
 from collections import OrderedDict
-from typing import IO, Any, Callable, Dict, List, Optional, Union
+from typing import IO, Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -49,14 +49,28 @@ def temporary_prefix(name: str) -> str:
     return f'.{name}.'
 
 
+def _create_temporary(directory: str, name: str) -> Tuple[int, str]:
+    # Like tempfile.mkstemp, but with the permissions of a file made by
+    # open() (0o666 less the umask) rather than 0o600.
+    while True:
+        tmp_path = osp.join(directory, f'{temporary_prefix(name)}'
+                            f'{secrets.token_hex(6)}.tmp')
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(
+                os, 'O_BINARY', 0)
+            return os.open(tmp_path, flags, 0o666), tmp_path
+        except FileExistsError:
+            continue
+
+
 def _write_failure(path: str, error: BaseException) -> FileWriteError:
     if isinstance(error, OSError):
         reason = error.strerror or str(error)
     else:
         # torch's stream writer reports a failed write as
         # "[enforce fail at inline_container.cc:...] . <what failed>".
-        reason = str(error).splitlines()[0] if str(error) else ''
-        reason = reason.split('] . ', 1)[-1] or type(error).__name__
+        detail = str(error).splitlines()[0] if str(error) else ''
+        reason = f"write failed (torch: {detail.split('] . ', 1)[-1]})"
     try:
         free = shutil.disk_usage(osp.dirname(path)).free
         reason += f'; {free / 2**20:.0f} MiB free on its disk'
@@ -81,9 +95,10 @@ def atomic_write(path: str, content: Union[bytes, str,
             a function that writes to the binary file object it is given.
     """
     directory = osp.dirname(osp.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(
-        dir=directory, prefix=temporary_prefix(osp.basename(path)),
-        suffix='.tmp')
+    try:
+        fd, tmp_path = _create_temporary(directory, osp.basename(path))
+    except OSError as e:
+        raise _write_failure(path, e) from e
     try:
         with os.fdopen(fd, 'wb') as f:
             if callable(content):

@@ -151,7 +151,7 @@ def _check_list(spec: Spec, value: Any, name: str) -> list:
                             f"{_got(item)} in it)")
     unknown = [v for v in value if v not in (spec.choices or ())]
     if unknown:
-        raise ValueError(f"unknown {spec.item}(s) {unknown} in {name}; "
+        raise ValueError(f"{name}: unknown {spec.item}(s) {unknown}; "
                          f"valid: {', '.join(spec.choices or ())} or 'none'")
     if len(set(value)) != len(value):
         raise ValueError(f"{name} has duplicates ({list(value)})")
@@ -252,7 +252,7 @@ def parse_text(spec: Spec, text: str) -> Any:
         return check_value(spec, value, 'value')
     except (TypeError, ValueError) as e:
         if spec.kind in ('strs', 'negatives'):
-            raise ValueError(str(e).replace(' in value', '')) from None
+            raise ValueError(str(e).replace('value: ', '', 1)) from None
         raise expected from None
 
 

@@ -1,41 +1,39 @@
-r"""Glue shared by :obj:`examples/train_infodcl.py` and the benchmarks: load a
-dataset, build its metadata channels and construct a model for it."""
+r"""Glue shared by :obj:`examples/train_infodcl.py`,
+:obj:`examples/recommend.py` and the benchmarks: load a dataset, build its
+metadata channels and construct a registered model for it from a resolved
+configuration (:func:`torch_geometric_infodcl.config.resolve`)."""
+import inspect
 import os.path as osp
-from typing import Any, Dict, Optional, Sequence, Tuple
+import time
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
+from torch_geometric import seed_everything
 from torch_geometric.data import HeteroData
 
-from torch_geometric_infodcl.datasets import (
-    FileDataset,
-    InteractionFolder,
-    RecommenderDataset,
+from torch_geometric_infodcl.config import (
+    METADATA_CHANNELS,
+    RESUME_FREE_OPTIONS,
+    TrainConfig,
+    split_config,
 )
-from torch_geometric_infodcl.transforms import SimilarityMetadata
-from torch_geometric_infodcl.typing import EDGE_TYPE
-from torch_geometric_infodcl.models.baselines import MFBPR, PyGLightGCN
-from torch_geometric_infodcl.models.infodcl import InfoDCL
+from torch_geometric_infodcl.data.dataset import EDGE_TYPE, RecommenderDataset
+from torch_geometric_infodcl.data.metadata import SimilarityMetadata
+from torch_geometric_infodcl.models import MODELS
+from torch_geometric_infodcl.models.protocol import GraphModel
 
-MODELS = ('infodcl', 'mf', 'lightgcn')
-METADATA_CHANNELS = ('social', 'knowledge', 'feature')
 PRETRAINED_FILES = ('uEmbeds_pt.npy', 'iEmbeds_pt.npy')
 
 
-def load_data(dataset: str, root: str, raw_dir: Optional[str] = None,
-              format: str = 'auto') -> Tuple[HeteroData, Optional[str]]:
+def load_data(dataset: str, root: str,
+              raw_dir: Optional[str] = None) -> Tuple[HeteroData, str]:
     r"""Loads :obj:`dataset` (a name or a folder) and returns the
-    :class:`HeteroData` and the folder its raw files were read from
-    (:obj:`None` for generated data).
-    :obj:`format` (``'auto'`` or one of
-    :data:`~torch_geometric_infodcl.datasets.FORMATS`) is passed to the
-    datasets that take it (a folder, and the text splits of Office, Gowalla
-    and ML-1M)."""
-    options = {} if format == 'auto' else {'format': format}
+    :class:`HeteroData` and the folder its raw files were read from."""
     if osp.isdir(dataset) and raw_dir is None:
-        ds = InteractionFolder(root, dataset, **options)
+        ds = RecommenderDataset(root, 'folder', raw_dir=dataset)
     else:
-        ds = RecommenderDataset(root, dataset, raw_dir=raw_dir, **options)
-    return ds[0], ds.raw_dir if isinstance(ds, FileDataset) else None
+        ds = RecommenderDataset(root, dataset, raw_dir=raw_dir)
+    return ds[0], ds.raw_dir
 
 
 def pretrained_base(raw_dir: Optional[str]) -> Optional[Tuple[str, str]]:
@@ -48,7 +46,7 @@ def pretrained_base(raw_dir: Optional[str]) -> Optional[Tuple[str, str]]:
 
 
 def resolve_base(base: str, raw_dir: Optional[str]) -> Any:
-    r"""Maps the :obj:`--metadata-base` choice to a
+    r"""Maps the :obj:`metadata_base` option to a
     :class:`SimilarityMetadata` :obj:`base` argument."""
     if base in ('auto', 'pretrained'):
         paths = pretrained_base(raw_dir)
@@ -63,7 +61,7 @@ def resolve_base(base: str, raw_dir: Optional[str]) -> Any:
 
 
 def build_metadata(data: HeteroData, channels: Sequence[str], base: Any,
-                   dim: int, top_k: int = 20,
+                   dim: int, top_k: int,
                    seed: int = 0) -> Dict[str, torch.Tensor]:
     r"""Computes the metadata tensors of the requested channels."""
     unknown = set(channels) - set(METADATA_CHANNELS)
@@ -81,18 +79,69 @@ def build_metadata(data: HeteroData, channels: Sequence[str], base: Any,
 
 def build_model(kind: str, data: HeteroData,
                 metadata: Optional[Dict[str, torch.Tensor]] = None,
-                **kwargs) -> torch.nn.Module:
-    r"""Builds :obj:`kind` (:obj:`"infodcl"`, :obj:`"mf"` or
-    :obj:`"lightgcn"`) for the sizes of :obj:`data`."""
-    num_users = data['user'].num_nodes
-    num_items = data['item'].num_nodes
-    if kind == 'infodcl':
-        if kwargs.get('train_layers', 0) > 0:
-            kwargs['edge_index'] = data[EDGE_TYPE].edge_index
-        return InfoDCL(num_users, num_items, metadata=metadata or None,
-                       **kwargs)
-    if kind == 'mf':
-        return MFBPR(num_users, num_items, **kwargs)
-    if kind == 'lightgcn':
-        return PyGLightGCN(num_users, num_items, **kwargs)
-    raise ValueError(f"Unknown model '{kind}' (valid: {MODELS})")
+                **kwargs: Any) -> torch.nn.Module:
+    r"""Builds the registered model :obj:`kind` (a key of
+    :data:`torch_geometric_infodcl.models.MODELS`) for the sizes of
+    :obj:`data` with the hyperparameters :obj:`kwargs`. A constructor
+    argument :obj:`metadata` receives :obj:`metadata`; a constructor
+    argument :obj:`edge_index` receives the training edges unless the model
+    takes them through :meth:`set_graph` from the trainer."""
+    if kind not in MODELS:
+        raise ValueError(f"Unknown model '{kind}' (valid: "
+                         f"{', '.join(MODELS)})")
+    cls = MODELS[kind]
+    params = inspect.signature(cls.__init__).parameters
+    inputs: Dict[str, Any] = {}
+    if 'metadata' in params:
+        inputs['metadata'] = metadata or None
+    elif metadata:
+        raise ValueError(f"model '{kind}' takes no metadata")
+    if 'edge_index' in params and not issubclass(cls, GraphModel):
+        inputs['edge_index'] = data[EDGE_TYPE].edge_index
+    return cls(data['user'].num_nodes, data['item'].num_nodes, **inputs,
+               **kwargs)
+
+
+def build_experiment(config: Mapping[str, Any], data: HeteroData,
+                     raw_dir: Optional[str]
+                     ) -> Tuple[torch.nn.Module, Dict[str, Any]]:
+    r"""Builds the metadata and the model of a resolved configuration and
+    returns the model and a dict with :obj:`metadata_base` (the base
+    actually used: :obj:`"pretrained"`, :obj:`"svd"`, :obj:`"lightgcn"`, or
+    :obj:`None` without metadata) and :obj:`metadata_seconds`. The model is
+    initialised under the run's seed."""
+    metadata, base_used = None, None
+    start = time.perf_counter()
+    if config.get('metadata'):
+        base = resolve_base(config['metadata_base'], raw_dir)
+        base_used = 'pretrained' if isinstance(base, tuple) else base
+        dim = config.get('dim', inspect.signature(
+            SimilarityMetadata.__init__).parameters['dim'].default)
+        metadata = build_metadata(data, config['metadata'], base, dim,
+                                  top_k=config['top_k'],
+                                  seed=config['seed'])
+    seconds = time.perf_counter() - start
+    # The model is built under the run's seed so that its initialisation is
+    # reproducible too.
+    seed_everything(config['seed'])
+    model = build_model(config['model'], data, metadata,
+                        **split_config(config)['model'])
+    return model, {'metadata_base': base_used, 'metadata_seconds': seconds}
+
+
+def run_identity(config: Mapping[str, Any],
+                 info: Mapping[str, Any]) -> Dict[str, Any]:
+    r"""Returns the :obj:`run_info` a resumed run must match: every option
+    of :obj:`config` except the trainer's own (compared by
+    :class:`~torch_geometric_infodcl.train.Trainer`), those that may change
+    on resume (:data:`~torch_geometric_infodcl.config.RESUME_FREE_OPTIONS`)
+    and :obj:`threads` (the trainer compares the thread count in effect),
+    plus the metadata base actually used."""
+    trainer_fields = {f for f in TrainConfig.__dataclass_fields__}
+    identity = {
+        name: value for name, value in config.items()
+        if name not in trainer_fields and name not in RESUME_FREE_OPTIONS
+        and name != 'threads'
+    }
+    identity['metadata_base_used'] = info.get('metadata_base')
+    return identity
