@@ -1,8 +1,12 @@
 import importlib.util
 import json
+import os
 import os.path as osp
+import re
 
 import pytest
+
+from torch_geometric_infodcl.run_folder import RunFolder
 
 SCRIPT = osp.join(osp.dirname(__file__), '..', 'examples', 'train_infodcl.py')
 
@@ -78,3 +82,140 @@ def test_folder_without_dataset_files_is_a_clear_error(cli, tmp_path):
     with pytest.raises((ValueError, FileNotFoundError), match='empty'):
         cli.main(['--dataset', str(folder), '--root', str(tmp_path / 'r'),
                   '--epochs', '1', '--no-progress'])
+
+
+def mf_args(data_root, *extra):
+    return ['--root', data_root, '--model', 'mf', '--dim', '16', '--epochs',
+            '2', '--eval-every', '1', '--no-progress', '--threads', '1',
+            *extra]
+
+
+def test_a_saved_configuration_repeats_the_run(cli, data_root, tmp_path):
+    first = cli.main(mf_args(data_root, '--lr', '0.01', '--output',
+                             str(tmp_path / 'a')))
+    config = tmp_path / 'a' / 'config.yaml'
+    text = config.read_text()
+    assert 'lr: 0.01\n' in text and 'model: mf\n' in text
+    assert 'output:' not in text and 'resume:' not in text
+    again = cli.main(['--config', str(config), '--output',
+                      str(tmp_path / 'b')])
+    assert again['test'] == first['test'] and again['valid'] == first['valid']
+    assert (tmp_path / 'b' / 'config.yaml').read_text() == text
+    saved = json.loads((tmp_path / 'b' / 'results.json').read_text())
+    assert saved['config'] == again['config'] == first['config']
+    # Explicit flags override the file.
+    third = cli.main(['--config', str(config), '--epochs', '1'])
+    assert third['config']['epochs'] == 1 and third['epochs_run'] == 1
+
+
+def test_resume_refuses_changed_flags_and_records_the_truth(
+        cli, data_root, tmp_path):
+    out = str(tmp_path / 'run')
+    cli.main(fast_args(data_root, '--output', out))
+    for flags, difference in [
+        (['--top-k', '5'], 'run_info.top_k: checkpoint 20, now 5'),
+        (['--reference-protocol'],
+         'run_info.reference_protocol: checkpoint False, now True'),
+        (['--threads', '2'], 'runtime.threads: checkpoint 1, now 2'),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(difference)):
+            cli.main(fast_args(data_root, '--output', out, '--resume',
+                               *flags))
+    # The epoch budget may change; the saved files say what was run. The
+    # configuration comes from the folder's config.yaml.
+    result = cli.main(['--output', out, '--resume', '--epochs', '3',
+                       '--no-progress'])
+    saved = json.loads(open(osp.join(out, 'results.json')).read())
+    assert saved['config']['epochs'] == 3 and saved['epochs_run'] == 3
+    assert saved['config']['top_k'] == 20 and saved['config']['steps'] == 20
+    assert saved['sessions'] == [{'start_epoch': 0, 'epochs': 2},
+                                 {'start_epoch': 2, 'epochs': 3}]
+    assert result['history'][-1]['epoch'] == 3
+    assert 'epochs: 3\n' in open(osp.join(out, 'config.yaml')).read()
+
+
+def console(cli, capsys, argv):
+    code = cli.console_main(argv)
+    return code, capsys.readouterr().err
+
+
+def test_expected_failures_are_one_error_line(cli, data_root, tmp_path,
+                                              capsys, monkeypatch):
+    out = str(tmp_path / 'run')
+    assert console(cli, capsys, mf_args(data_root, '--output', out))[0] == 0
+
+    code, err = console(cli, capsys, mf_args(data_root, '--output', out))
+    assert code == 2 and err.count('\n') == 1 and 'Traceback' not in err
+    assert err.startswith(f"error: the output folder '{out}' holds files of "
+                          f"a previous run")
+
+    (tmp_path / 'file').write_text('')
+    code, err = console(cli, capsys, mf_args(data_root, '--output',
+                                             str(tmp_path / 'file')))
+    assert (code, err) == (2, f"error: the output folder "
+                           f"'{tmp_path / 'file'}' is a file\n")
+    code, err = console(cli, capsys, mf_args(
+        data_root, '--output', str(tmp_path / 'file' / 'sub')))
+    assert (code, err) == (2, f"error: Not a directory: "
+                           f"'{tmp_path / 'file' / 'sub'}'\n")
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(13, 'Permission denied', path)
+
+    monkeypatch.setattr(cli_os(), 'makedirs', denied)
+    code, err = console(cli, capsys, mf_args(data_root, '--output',
+                                             str(tmp_path / 'locked')))
+    assert (code, err) == (2, f"error: Permission denied: "
+                           f"'{tmp_path / 'locked'}'\n")
+    monkeypatch.undo()
+
+    with RunFolder(str(tmp_path / 'busy')).acquire():
+        code, err = console(cli, capsys, mf_args(
+            data_root, '--output', str(tmp_path / 'busy')))
+    assert code == 2 and 'is in use by another run (pid' in err
+
+    (tmp_path / 'bad.yaml').write_text('model: mf\nepochz: 3\n')
+    code, err = console(cli, capsys, ['--config', str(tmp_path / 'bad.yaml')])
+    assert (code, err) == (2, f"error: {tmp_path / 'bad.yaml'}: key 'epochz'"
+                           f": unknown option; did you mean epochs?\n")
+
+    code, err = console(cli, capsys, ['--config', str(tmp_path / 'no.yaml')])
+    assert (code, err) == (2, f"error: No such file or directory: "
+                           f"'{tmp_path / 'no.yaml'}'\n")
+
+    code, err = console(cli, capsys, mf_args(data_root, '--output', out,
+                                             '--debug'))
+    assert code == 2 and 'Traceback' in err
+    assert err.splitlines()[-1].startswith('error: the output folder')
+
+
+def cli_os():
+    import torch_geometric_infodcl.run_folder as run_folder
+    return run_folder.os
+
+
+def test_a_full_disk_during_checkpointing_is_one_error_line(
+        cli, data_root, tmp_path, run_forked):
+    import resource
+    import signal
+    out = str(tmp_path / 'run')
+    cli.main(mf_args(data_root, '--epochs', '1', '--output', out))
+    before = open(osp.join(out, 'checkpoint.pt'), 'rb').read()
+
+    def resume_on_a_full_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))
+        return cli.console_main(['--output', out, '--resume', '--epochs',
+                                 '3'])
+
+    status, output = run_forked(resume_on_a_full_disk)
+    assert os.WEXITSTATUS(status) == 2, output
+    assert 'Traceback' not in output and 'enforce fail' not in output
+    last = output.splitlines()[-1]
+    assert last.startswith(f"error: could not write "
+                           f"'{osp.join(out, 'checkpoint.pt')}' (write failed")
+    assert last.endswith('the previous file, if any, is unchanged')
+    assert open(osp.join(out, 'checkpoint.pt'), 'rb').read() == before
+    assert sorted(os.listdir(out)) == ['checkpoint.pt', 'config.yaml',
+                                       'curves.png', 'metrics.jsonl',
+                                       'results.json']
