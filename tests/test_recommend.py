@@ -1,0 +1,89 @@
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+from torch_geometric.data import HeteroData
+
+from torch_geometric_infodcl.checkpoint import load_checkpoint
+from torch_geometric_infodcl.experiment import load_data
+
+EXAMPLES = osp.join(osp.dirname(__file__), '..', 'examples')
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(EXAMPLES, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def finished_run(tmp_path_factory):
+    # MF without propagation: the scores are inner products of the tables.
+    root = tmp_path_factory.mktemp('run')
+    out = str(root / 'run')
+    load('train_infodcl').main([
+        '--root', str(root / 'data'), '--model', 'mf', '--layers', '0',
+        '--dim', '16', '--epochs', '2', '--eval-every', '1', '--no-progress',
+        '--threads', '1', '--output', out
+    ])
+    return out, str(root / 'data')
+
+
+def test_top_k_unseen_items_by_brute_force(finished_run, capsys):
+    out, root = finished_run
+    result = load('recommend').main(['--run', out, '--user', '3', '--k', '5'])
+
+    data, _ = load_data('synthetic', root)
+    store = data['user', 'interacts', 'item']
+    best = load_checkpoint(osp.join(out, 'checkpoint.pt'))['best_model']
+    scores = best['item_emb.weight'] @ best['user_emb.weight'][3]
+    seen = set(store.edge_index[1, store.edge_index[0] == 3].tolist())
+    valid = set(store.val_edge_index[1, store.val_edge_index[0] == 3].tolist())
+    test = set(store.test_edge_index[1,
+                                     store.test_edge_index[0] == 3].tolist())
+    ranked = sorted((i for i in range(scores.numel())
+                     if i not in seen | valid),
+                    key=lambda i: -float(scores[i]))
+    assert result['recommended'] == ranked[:5]
+    assert result['scores'] == pytest.approx(
+        [float(scores[i]) for i in ranked[:5]])
+    assert set(result['seen']) == seen and set(result['test']) == test
+
+    printed = capsys.readouterr().out
+    assert 'mf on synthetic (best validation epoch' in printed
+    assert f'interacted with (training): {len(seen)} items' in printed
+    first = result['recommended'][0]
+    mark = '*' if first in test else ' '
+    assert f'    1. {mark} {first:>6}  item {first}  (score' in printed
+
+
+def test_titles_from_movies_dat(tmp_path):
+    recommend = load('recommend')
+    (tmp_path / 'raw').mkdir()
+    (tmp_path / 'raw' / 'movies.dat').write_bytes(
+        '1::Toy Story (1995)::Animation|Comedy\n'
+        '5::Caf\xe9 (2000)::Drama\n'
+        '2::Jumanji (1995)::Adventure\n'.encode('latin-1'))
+    data = HeteroData()
+    data['item'].num_nodes = 3
+    assert recommend.item_titles(data, str(tmp_path)) == [
+        'Toy Story (1995)', 'Caf\xe9 (2000)', 'Jumanji (1995)']
+    data['item'].raw_id = torch.tensor([2, 1, 9])  # Pipeline ids: MovieIDs.
+    assert recommend.item_titles(data, str(tmp_path)) == [
+        'Jumanji (1995)', 'Toy Story (1995)', 'MovieID 9']
+    del data['item'].raw_id
+    data['item'].num_nodes = 4  # Not the file the ids index.
+    assert recommend.item_titles(data, str(tmp_path)) is None
+    assert recommend.item_titles(data, str(tmp_path / 'raw' / 'x')) is None
+
+
+def test_bad_requests(finished_run, tmp_path):
+    recommend = load('recommend')
+    out, _ = finished_run
+    with pytest.raises(ValueError, match=r'--user must be in \[0, 2000\)'):
+        recommend.main(['--run', out, '--user', '2000'])
+    with pytest.raises(FileNotFoundError, match='holds no config.yaml'):
+        recommend.main(['--run', str(tmp_path), '--user', '1'])
