@@ -21,12 +21,12 @@ import torch
 
 from torch_geometric_infodcl.checkpoint import load_checkpoint
 from torch_geometric_infodcl.config import read_config_file, resolve
-from torch_geometric_infodcl.data.dataset import EDGE_TYPE
 from torch_geometric_infodcl.data.readers import read_movielens_movies
 from torch_geometric_infodcl.experiment import build_experiment, load_data
 from torch_geometric_infodcl.models.protocol import GraphModel
 from torch_geometric_infodcl.run_folder import CHECKPOINT_FILE, CONFIG_FILE
 from torch_geometric_infodcl.train import edge_hash
+from torch_geometric_infodcl.typing import EDGE_TYPE
 
 TITLE_FILES = ('movies.dat', osp.join('raw', 'movies.dat'),
                osp.join('ml-1m', 'movies.dat'))

@@ -41,13 +41,13 @@ from torch_geometric_infodcl.config import (
     resolve,
     split_config,
 )
-from torch_geometric_infodcl.data.dataset import EDGE_TYPE
 from torch_geometric_infodcl.experiment import (
     build_experiment,
     load_data,
     run_identity,
 )
 from torch_geometric_infodcl.metrics import full_rank_metrics
+from torch_geometric_infodcl.profile import peak_rss_mb
 from torch_geometric_infodcl.run_folder import (
     CONFIG_FILE,
     CURVES_FILE,
@@ -56,6 +56,7 @@ from torch_geometric_infodcl.run_folder import (
     RunFolderBusyError,
 )
 from torch_geometric_infodcl.train import Trainer
+from torch_geometric_infodcl.typing import EDGE_TYPE
 
 # Switches kept from earlier versions: flag -> (option, value, help).
 SWITCHES = {
@@ -187,21 +188,6 @@ def reference_protocol_hook(data):
     return on_evaluate
 
 
-def peak_rss_mb() -> float:
-    r"""Peak resident memory of this process in MiB: :obj:`VmHWM` where
-    :obj:`/proc` exists (:obj:`ru_maxrss` can carry a parent's size over
-    :obj:`exec`), else :obj:`ru_maxrss`."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def print_table(result: dict):
     keys = [k for k in result['test'] if '@' in k]
     print(f"\n{'metric':<14}{'valid':>10}{'test':>10}")
@@ -283,7 +269,8 @@ def run(args: argparse.Namespace, folder: Optional[RunFolder]) -> dict:
     result = dict(dataset=args.dataset, model=args.model, **result,
                   metadata_seconds=info['metadata_seconds'],
                   metadata_base_used=info['metadata_base'],
-                  peak_rss_mb=peak_rss_mb(), config=settings)
+                  peak_rss_mb=peak_rss_mb(),
+                  config=dict(settings, output=args.output))
     reference = reference_summary(result['history'])
     if reference is not None:
         result['reference_protocol'] = reference

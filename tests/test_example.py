@@ -102,7 +102,10 @@ def test_a_saved_configuration_repeats_the_run(cli, data_root, tmp_path):
     assert again['test'] == first['test'] and again['valid'] == first['valid']
     assert (tmp_path / 'b' / 'config.yaml').read_text() == text
     saved = json.loads((tmp_path / 'b' / 'results.json').read_text())
-    assert saved['config'] == again['config'] == first['config']
+    assert saved['config'] == again['config']
+    assert saved['config']['output'] == str(tmp_path / 'b')
+    assert dict(again['config'], output=None) == dict(first['config'],
+                                                      output=None)
     # Explicit flags override the file.
     third = cli.main(['--config', str(config), '--epochs', '1'])
     assert third['config']['epochs'] == 1 and third['epochs_run'] == 1

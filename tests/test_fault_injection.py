@@ -83,6 +83,8 @@ def install_events(kill_at=None):
 
 def comparable(results):
     out = {k: v for k, v in results.items() if k not in VOLATILE}
+    out['config'] = {k: v for k, v in results['config'].items()
+                     if k != 'output'}
     out['history'] = [{k: v for k, v in row.items()
                        if 'seconds' not in k and k != 'run_id'}
                       for row in results['history']]

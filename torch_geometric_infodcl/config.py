@@ -557,7 +557,7 @@ def hyperparameter_spec(name: str, annotation: Any) -> Optional[Spec]:
     return None
 
 
-def hyperparameter_specs() -> Dict[str, Spec]:  # noqa: N802
+def hyperparameter_specs() -> Dict[str, Spec]:
     r"""The valid values of model hyperparameters by argument name, shared
     by every model that uses the name (the choices come from the modules
     that define them)."""
@@ -629,7 +629,7 @@ def _model_options(models: Mapping[str, type],
 def option_table() -> Dict[str, Option]:
     r"""Returns every option of a run by name, in help order: data, model,
     training, run."""
-    from torch_geometric_infodcl.data.metadata import SimilarityMetadata
+    from torch_geometric_infodcl.transforms import SimilarityMetadata
     from torch_geometric_infodcl.models import MODELS
 
     metadata_models = tuple(

@@ -17,10 +17,11 @@ from torch_geometric_infodcl.config import (
     TrainConfig,
     split_config,
 )
-from torch_geometric_infodcl.data.dataset import EDGE_TYPE, RecommenderDataset
-from torch_geometric_infodcl.data.metadata import SimilarityMetadata
+from torch_geometric_infodcl.data.dataset import RecommenderDataset
 from torch_geometric_infodcl.models import MODELS
 from torch_geometric_infodcl.models.protocol import GraphModel
+from torch_geometric_infodcl.transforms import SimilarityMetadata
+from torch_geometric_infodcl.typing import EDGE_TYPE
 
 PRETRAINED_FILES = ('uEmbeds_pt.npy', 'iEmbeds_pt.npy')
 
