@@ -31,6 +31,7 @@ import torch
 
 from torch_geometric_infodcl.checkpoint import CheckpointError
 from torch_geometric_infodcl.config import (
+    LEGACY_OPTIONS,
     ConfigError,
     Option,
     TrainConfig,
@@ -58,20 +59,6 @@ from torch_geometric_infodcl.run_folder import (
 from torch_geometric_infodcl.train import Trainer
 from torch_geometric_infodcl.typing import EDGE_TYPE
 
-# Switches kept from earlier versions: flag -> (option, value, help).
-SWITCHES = {
-    '--no-psnet': ('noise', 'gaussian', 'Gaussian noise instead of PSNet '
-                   '(ablation; = --noise gaussian)'),
-    '--no-balance': ('balance', 'none', 'drop the collaboration balance loss '
-                     '(ablation; = --balance none)'),
-    '--no-propagation': ('propagate', False, 'no LightGCN propagation at '
-                         'inference (ablation; = --no-propagate)'),
-    '--authors-loss': ('duplicate_first_contrastive', True,
-                       "count channel 1's InfoNCE twice, as the authors' "
-                       'code does (= --duplicate-first-contrastive)'),
-}
-# Flags kept from earlier versions that set another option's value.
-SYNONYMS = {'--baseline-reg': 'reg_weight'}
 GROUP_TITLES = {'data': 'data', 'model': 'model', 'training': 'training',
                 'run': 'run'}
 # Failures of input, files or training that print one line, not a traceback.
@@ -91,18 +78,28 @@ def _type(option: Option):
 
 
 def _help(option: Option) -> str:
-    defaults = {model: option.default(model)
-                for model in (option.models or ['*'])}
-    values = set(map(repr, defaults.values()))
-    if len(values) == 1:
-        shown = f'default: {next(iter(defaults.values()))}'
+    if option.models is None:
+        shown = f"default: {option.defaults['*']}" + ''.join(
+            f'; {model}: {value}' for model, value in option.defaults.items()
+            if model != '*')
     else:
-        shown = 'default: ' + ', '.join(f'{value} ({model})'
-                                        for model, value in defaults.items())
-    scope = (f'; only {", ".join(option.models)}' if option.models and len(
-        option.models) < len(option_table()['model'].spec.choices) else '')
-    text = f'{option.help} ({shown}{scope})'.strip()
-    return text.replace('%', '%%')
+        defaults = {model: option.default(model) for model in option.models}
+        if len(set(map(repr, defaults.values()))) == 1:
+            shown = f'default: {next(iter(defaults.values()))}'
+        else:
+            shown = 'default: ' + ', '.join(
+                f'{value} ({model})' for model, value in defaults.items())
+        if len(option.models) < len(option_table()['model'].spec.choices):
+            shown += f"; only {', '.join(option.models)}"
+    return f'{option.help} ({shown})'.strip().replace('%', '%%')
+
+
+def _legacy_help(option: Option, value: Any) -> str:
+    if value is None:
+        return f'= {option.flag}'
+    if isinstance(value, bool):
+        return f"= {option.flag if value else '--no-' + option.flag[2:]}"
+    return f'= {option.flag} {value}'
 
 
 def build_parser(table: Mapping[str, Option]) -> argparse.ArgumentParser:
@@ -127,13 +124,18 @@ def build_parser(table: Mapping[str, Option]) -> argparse.ArgumentParser:
         else:
             group.add_argument(option.flag, type=_type(option),
                                metavar=option.name.upper(), **kwargs)
-    for flag, (name, value, text) in SWITCHES.items():
-        groups['model'].add_argument(flag, dest=name, action='store_const',
-                                     const=value, help=text)
-    for flag, name in SYNONYMS.items():
-        groups['model'].add_argument(flag, dest=name, type=_type(table[name]),
-                                     metavar=name.upper(),
-                                     help=f'= {table[name].flag}')
+    for legacy, (name, value) in LEGACY_OPTIONS.items():
+        flag = '--' + legacy.replace('_', '-')
+        if name not in table or flag in parser._option_string_actions:
+            continue  # Generated already (e.g. --no-progress).
+        option = table[name]
+        kwargs = dict(dest=name, help=_legacy_help(option, value))
+        if value is None:
+            groups[option.group].add_argument(
+                flag, type=_type(option), metavar=name.upper(), **kwargs)
+        else:
+            groups[option.group].add_argument(
+                flag, action='store_const', const=value, **kwargs)
     group = groups['run']
     group.add_argument('--config', default=None, metavar='FILE',
                        help='read options from a YAML or JSON file (flags '

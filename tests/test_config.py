@@ -132,7 +132,7 @@ def test_a_hyperparameter_clashing_with_a_training_option_is_refused(
             super().__init__(num_users, num_items)
 
     monkeypatch.setitem(models.MODELS, 'clash', Clash)
-    with pytest.raises(TypeError, match="'lr' clashes with the training"):
+    with pytest.raises(TypeError, match="'lr' clashes with the option 'lr'"):
         option_table()
 
 
@@ -273,3 +273,56 @@ def test_docstring_args():
         'exact': 'Whether to be exact.',
     }
     assert docstring_args(int) == {}
+
+
+class Noisy(Scaled):
+    r"""A toy model whose :obj:`noise` takes other values than InfoDCL's and
+    that recommends its own learning rate.
+
+    Args:
+        num_users (int): Number of users.
+        num_items (int): Number of items.
+        noise (str, optional): The noise kind. (default: :obj:`"uniform"`)
+    """
+    training_defaults = {'lr': 1e-3, 'batch_size': 512}
+
+    def __init__(self, num_users: int, num_items: int,
+                 noise: str = 'uniform') -> None:
+        super().__init__(num_users, num_items)
+        self.noise = noise
+
+
+def test_models_may_differ_in_valid_values_and_training_defaults(
+        monkeypatch):
+    monkeypatch.setitem(models.MODELS, 'noisy', Noisy)
+    table = option_table()
+    assert table['noise'].defaults == {'infodcl': 'psnet', 'noisy': 'uniform'}
+    assert table['noise'].spec == Spec('str')  # The command line's.
+    assert table['noise'].spec_for('infodcl').choices == ('psnet',
+                                                          'gaussian')
+    assert resolve([], {'model': 'noisy', 'noise': 'salt'})['noise'] == 'salt'
+    with pytest.raises(ConfigError, match=r"--noise must be one of psnet, "
+                       r"gaussian \(got 'salt'\)"):
+        resolve([], {'noise': 'salt'})  # InfoDCL's choices.
+
+    assert table['lr'].defaults == {'*': 0.005, 'noisy': 1e-3}
+    noisy = resolve([], {'model': 'noisy'})
+    assert (noisy['lr'], noisy['batch_size']) == (1e-3, 512)
+    assert resolve([], {'model': 'noisy', 'lr': 0.1})['lr'] == 0.1
+    assert resolve([])['lr'] == 0.005
+
+    monkeypatch.setattr(Noisy, 'training_defaults', {'dim': 3})
+    with pytest.raises(TypeError, match="'dim' is not a training option"):
+        option_table()
+
+
+def test_option_names_of_earlier_versions(tmp_path):
+    path = write(tmp_path / 'old.yaml', 'baseline_reg: 0.01\nno_psnet: true\n'
+                 'no_balance: false\nno_progress: true\n')
+    config = resolve([(path, read_config_file(path))])
+    assert (config['reg_weight'], config['noise']) == (0.01, 'gaussian')
+    assert (config['balance'], config['progress']) == ('norm', False)
+    path = write(tmp_path / 'bad.yaml', 'no_psnet: 1\n')
+    with pytest.raises(ConfigError, match=r"bad.yaml: key 'no_psnet' must "
+                       r"be a bool \(got int 1\)"):
+        resolve([(path, read_config_file(path))])

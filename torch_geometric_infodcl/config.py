@@ -51,6 +51,18 @@ DEFAULT_MODEL = 'infodcl'
 MODEL_INPUTS = ('num_users', 'num_items', 'metadata', 'edge_index')
 # Short option names kept from earlier versions of the CLI.
 OPTION_NAMES = {'num_steps': 'steps', 'num_layers': 'layers'}
+# Option names of earlier CLI versions, still accepted as keys and flags:
+# name -> (option, value); a value of None passes the given value on, any
+# other value is set when the (bool) legacy switch is true.
+LEGACY_OPTIONS = {
+    'baseline_reg': ('reg_weight', None),
+    'no_psnet': ('noise', 'gaussian'),
+    'no_balance': ('balance', 'none'),
+    'no_propagation': ('propagate', False),
+    'no_contrastive': ('contrastive', False),
+    'authors_loss': ('duplicate_first_contrastive', True),
+    'no_progress': ('progress', False),
+}
 # Options that may differ when a run is resumed: they change neither the
 # computation up to the checkpoint nor the data (which the checkpoint's
 # fingerprint checks). A new `epochs` budget ends the run at its last
@@ -446,7 +458,8 @@ class Option:
             :obj:`dest` (flag :obj:`--<name with - for _>`).
         group (str): :obj:`"data"`, :obj:`"model"`, :obj:`"training"` or
             :obj:`"run"`.
-        spec (Spec): The valid values.
+        spec (Spec): The valid values on the command line (and for every
+            model unless :obj:`specs` says otherwise).
         help (str): The help text.
         defaults (dict): The default per model name (key :obj:`"*"`: every
             model).
@@ -454,6 +467,9 @@ class Option:
             (:obj:`None`: every model). (default: :obj:`None`)
         param (str, optional): The constructor argument or dataclass field
             it sets. (default: :obj:`""`, the name)
+        specs (dict, optional): The valid values per model, where models
+            differ (e.g. different choices of :obj:`noise`).
+            (default: :obj:`{}`)
     """
     name: str
     group: str
@@ -462,6 +478,7 @@ class Option:
     defaults: Mapping[str, Any]
     models: Optional[Tuple[str, ...]] = None
     param: str = ''
+    specs: Mapping[str, Spec] = field(default_factory=dict)
 
     @property
     def flag(self) -> str:
@@ -475,6 +492,14 @@ class Option:
     def default(self, model: str) -> Any:
         r"""The default value for :obj:`model`."""
         return self.defaults.get(model, self.defaults.get('*'))
+
+    def spec_for(self, model: str) -> Spec:
+        r"""The valid values for :obj:`model`."""
+        return self.specs.get(model, self.spec)
+
+
+_GREEK = {'\\lambda': '\u03bb', '\\tau': '\u03c4', '\\alpha': '\u03b1',
+          '\\beta': '\u03b2', '\\epsilon': '\u03b5', '\\gamma': '\u03b3'}
 
 
 def docstring_args(obj: Any) -> Dict[str, str]:
@@ -510,6 +535,9 @@ def docstring_args(obj: Any) -> Dict[str, str]:
         text = re.sub(r'\(default: .*\)\s*$', '', text).strip()
         text = re.sub(r':\w+:`~?([^`]*)`', lambda m: m.group(1).split('.')[
             -1] if m.group(1).startswith('torch') else m.group(1), text)
+        for symbol, letter in _GREEK.items():
+            text = text.replace(symbol, letter)
+        text = re.sub(r'_\{(\w+)\}', r'_\1', text)
         result[name] = text.replace('"', '')
     return result
 
@@ -530,15 +558,19 @@ def _dataclass_options(cls: type, group: str, models: Optional[Tuple[str,
     return out
 
 
-def hyperparameter_spec(name: str, annotation: Any) -> Optional[Spec]:
-    r"""Returns the :class:`Spec` of the model hyperparameter :obj:`name`
-    annotated :obj:`annotation`: from :func:`hyperparameter_specs`, else
-    inferred (:obj:`bool`, :obj:`int`, :obj:`float` (:obj:`>= 0` for names
-    ending in :obj:`_weight`), :obj:`str`, and :obj:`Optional` of them), or
-    :obj:`None` if the annotation is not an option type."""
-    specs = hyperparameter_specs()
-    if name in specs:
-        return specs[name]
+def hyperparameter_spec(cls: type, name: str,
+                        annotation: Any) -> Optional[Spec]:
+    r"""Returns the :class:`Spec` of the hyperparameter :obj:`name` of the
+    model class :obj:`cls`, annotated :obj:`annotation`: from
+    :func:`hyperparameter_specs`, else inferred (:obj:`bool`, :obj:`int`,
+    :obj:`float` (:obj:`>= 0` for names ending in :obj:`_weight`),
+    :obj:`str`, and :obj:`Optional` of them), or :obj:`None` if the
+    annotation is not an option type."""
+    spec = hyperparameter_specs().get(name)
+    if isinstance(spec, dict):
+        spec = spec.get(cls)
+    if spec is not None:
+        return spec
     optional = False
     if typing.get_origin(annotation) is typing.Union:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -557,13 +589,16 @@ def hyperparameter_spec(name: str, annotation: Any) -> Optional[Spec]:
     return None
 
 
-def hyperparameter_specs() -> Dict[str, Spec]:
-    r"""The valid values of model hyperparameters by argument name, shared
-    by every model that uses the name (the choices come from the modules
-    that define them)."""
+def hyperparameter_specs() -> Dict[str, Any]:
+    r"""The valid values of model hyperparameters by argument name: a
+    :class:`Spec` shared by every model that uses the name, or a dict
+    model class -> :class:`Spec` where models differ (the choices come from
+    the modules that define them). Names not listed are inferred from their
+    annotation; a model's constructor checks every value again."""
     from torch_geometric_infodcl.models.infodcl import (
         BALANCE_FORMS,
         NOISE_KINDS,
+        InfoDCL,
     )
     from torch_geometric_infodcl.nn.diffusion import DENOISERS, SCHEDULES
     return {
@@ -578,7 +613,7 @@ def hyperparameter_specs() -> Dict[str, Spec]:
         'schedule': Spec('str', choices=SCHEDULES),
         'denoiser': Spec('str', choices=DENOISERS),
         'balance': Spec('str', choices=BALANCE_FORMS),
-        'noise': Spec('str', choices=NOISE_KINDS),
+        'noise': {InfoDCL: Spec('str', choices=NOISE_KINDS)},
     }
 
 
@@ -597,6 +632,23 @@ def model_hyperparameters(cls: type) -> Dict[str, inspect.Parameter]:
     return params
 
 
+def _common_spec(specs: Sequence[Spec]) -> Spec:
+    # What the command line accepts for an option whose valid values differ
+    # by model; the chosen model's own spec is checked in resolve().
+    if all(spec == specs[0] for spec in specs):
+        return specs[0]
+    kinds = {spec.kind for spec in specs}
+    if len(kinds) != 1:
+        raise TypeError(f"models type one hyperparameter differently "
+                        f"({sorted(kinds)})")
+    choices = None
+    if all(spec.choices for spec in specs):
+        choices = tuple(dict.fromkeys(c for spec in specs
+                                      for c in spec.choices))
+    return Spec(kinds.pop(), choices=choices,
+                optional=any(spec.optional for spec in specs))
+
+
 def _model_options(models: Mapping[str, type],
                    taken: Mapping[str, Option]) -> List[Option]:
     merged: Dict[str, Dict[str, Any]] = {}
@@ -604,26 +656,52 @@ def _model_options(models: Mapping[str, type],
         hints = typing.get_type_hints(cls.__init__)
         docs = docstring_args(cls)
         for param, p in model_hyperparameters(cls).items():
-            spec = hyperparameter_spec(param, hints.get(param))
+            spec = hyperparameter_spec(cls, param, hints.get(param))
             if spec is None:
                 continue  # Not settable from a flag or a file.
             name = OPTION_NAMES.get(param, param)
-            if name in taken:
+            if name in taken or name in LEGACY_OPTIONS:
                 raise TypeError(f"{cls.__name__} hyperparameter '{param}' "
-                                f"clashes with the {taken[name].group} "
-                                f"option '{name}'; rename it")
-            entry = merged.setdefault(name, dict(param=param, spec=spec,
+                                f"clashes with the option '{name}'; rename "
+                                f"it")
+            entry = merged.setdefault(name, dict(param=param, specs={},
                                                  help=docs.get(param, ''),
                                                  defaults={}))
-            if entry['spec'] != spec or entry['param'] != param:
+            if entry['param'] != param:
                 raise TypeError(f"{cls.__name__} hyperparameter '{param}' "
-                                f"is typed differently in another model")
+                                f"and another model's '{entry['param']}' "
+                                f"share the option name '{name}'")
+            entry['specs'][model] = spec
             entry['defaults'][model] = check_value(
                 spec, p.default, f'{cls.__name__} default {param}')
-    return [
-        Option(name, 'model', e['spec'], e['help'], e['defaults'],
-               tuple(e['defaults']), e['param']) for name, e in merged.items()
-    ]
+    options = []
+    for name, e in merged.items():
+        try:
+            common = _common_spec(list(e['specs'].values()))
+        except TypeError as error:
+            raise TypeError(f"hyperparameter '{e['param']}': "
+                            f"{error}") from None
+        specs = {} if all(spec == common for spec in e['specs'].values()) \
+            else e['specs']
+        options.append(Option(name, 'model', common, e['help'],
+                              e['defaults'], tuple(e['defaults']),
+                              e['param'], specs))
+    return options
+
+
+def _add_training_defaults(models: Mapping[str, type],
+                           table: Mapping[str, Option]) -> None:
+    # A model class may recommend its own training settings, e.g.
+    # `training_defaults = {'lr': 1e-3, 'batch_size': 2048}`.
+    for model, cls in models.items():
+        for name, value in getattr(cls, 'training_defaults', {}).items():
+            option = table.get(name)
+            if option is None or option.group != 'training':
+                raise TypeError(f"{cls.__name__}.training_defaults: '{name}' "
+                                f"is not a training option")
+            option.defaults[model] = _plain(check_value(
+                option.spec, value, f'{cls.__name__}.training_defaults '
+                f'{name}'))
 
 
 def option_table() -> Dict[str, Option]:
@@ -650,6 +728,7 @@ def option_table() -> Dict[str, Option]:
                                   skip=('output_dir', 'resume'))
     options += _dataclass_options(RunConfig, 'run', None)
     table = {opt.name: opt for opt in options}
+    _add_training_defaults(MODELS, table)
     model_options = _model_options(MODELS, table)
     # Model options go after 'model', before the training options.
     order = list(table)
@@ -669,11 +748,23 @@ def _source(where: str, option_name: str, table: Mapping[str, Option],
     return f"{where}: key '{option_name}'"
 
 
+def _translate(key: Any, value: Any, source: str) -> Tuple[Any, Any]:
+    if key not in LEGACY_OPTIONS:
+        return key, value
+    target, const = LEGACY_OPTIONS[key]
+    if const is None:
+        return target, value
+    if not isinstance(value, bool):
+        raise ConfigError(f"{source} must be a bool (got {_got(value)})")
+    return (target, const) if value else (None, None)
+
+
 def resolve(layers: Sequence[Tuple[str, Mapping[str, Any]]],
             flags: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     r"""Merges configuration layers over the defaults and returns the complete
     configuration of the chosen model: every option that applies to it, in
-    :func:`option_table` order, with JSON-compatible values.
+    :func:`option_table` order, with JSON-compatible values. Names of
+    :data:`LEGACY_OPTIONS` are translated.
 
     Args:
         layers (list of (str, dict)): :obj:`(source, values)` pairs (e.g. a
@@ -682,28 +773,35 @@ def resolve(layers: Sequence[Tuple[str, Mapping[str, Any]]],
             over every layer. (default: :obj:`None`)
     """
     table = option_table()
-    merged: Dict[str, Any] = {}
-    sources: Dict[str, str] = {}
+    given = []
     for where, values, from_flags in [(w, v, False) for w, v in layers] + [
             ('command line', flags or {}, True)]:
         for key, value in values.items():
             source = _source(where, key, table, from_flags)
+            key, value = _translate(key, value, source)
+            if key is None:
+                continue  # A legacy switch set to false.
             if key not in table:
                 close = difflib.get_close_matches(str(key), table, n=3)
                 hint = f"; did you mean {', '.join(close)}?" if close else ''
                 raise ConfigError(f"{source}: unknown option{hint}")
-            try:
-                merged[key] = check_value(table[key].spec, value, source)
-            except (TypeError, ValueError) as e:
-                raise ConfigError(str(e)) from None
-            sources[key] = source
-    model = merged.get('model', table['model'].default(''))
-    for key, source in sources.items():
-        option = table[key]
-        if not option.applies_to(model):
-            raise ConfigError(
-                f"{source} does not apply to model '{model}' (it applies to "
-                f"{', '.join(option.models or ())})")
+            given.append((key, value, source))
+    try:
+        # The model decides which options apply and their valid values.
+        model = DEFAULT_MODEL
+        for key, value, source in given:
+            if key == 'model':
+                model = check_value(table['model'].spec, value, source)
+        merged: Dict[str, Any] = {}
+        for key, value, source in given:
+            option = table[key]
+            if not option.applies_to(model):
+                raise ConfigError(
+                    f"{source} does not apply to model '{model}' (it "
+                    f"applies to {', '.join(option.models or ())})")
+            merged[key] = check_value(option.spec_for(model), value, source)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e)) from None
     return {
         name: _plain(merged[name] if name in merged else opt.default(model))
         for name, opt in table.items() if opt.applies_to(model)
