@@ -8,6 +8,7 @@ install_requires = [
     'numpy',
     'scipy',
     'tqdm',
+    'pyyaml',  # every run writes its configuration as YAML
 ]
 
 extras_require = {

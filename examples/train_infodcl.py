@@ -107,7 +107,8 @@ def build_parser(table: Mapping[str, Option]) -> argparse.ArgumentParser:
     type, choices, default and help of a flag come from its option) plus
     the switches kept from earlier versions and the invocation flags."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS)
     groups = {name: parser.add_argument_group(title)
               for name, title in GROUP_TITLES.items()}

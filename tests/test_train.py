@@ -407,9 +407,11 @@ def test_resume_with_a_new_epoch_budget_ends_or_extends_the_run(tmp_path):
 def test_resume_without_checkpoint_starts_fresh(tmp_path):
     data = planted_data()
     fresh = Trainer(make_model(), data, config(epochs=4)).fit()
-    resumed = Trainer(make_model(), data,
-                      config(epochs=4, output_dir=str(tmp_path),
-                             resume=True)).fit()
+    with pytest.warns(UserWarning, match='nothing to resume in .*the run '
+                      'starts at epoch 0'):
+        resumed = Trainer(make_model(), data,
+                          config(epochs=4, output_dir=str(tmp_path),
+                                 resume=True)).fit()
     assert comparable(resumed) == comparable(fresh)
 
 

@@ -14,6 +14,7 @@ import os.path as osp
 import statistics
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -50,6 +51,7 @@ from torch_geometric_infodcl.run_folder import (
 
 __all__ = ['Trainer', 'TrainConfig', 'SelectionState', 'TrainState']
 
+EvaluateHook = Callable[[int, Tensor, Tensor], Optional[Dict[str, Any]]]
 # TrainConfig fields left out of the resume identity: they do not alter the
 # computation up to the checkpoint (a new 'epochs' budget ends or extends the
 # run; the device is compared as resolved, under 'runtime').
@@ -266,8 +268,7 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, data: HeteroData,
                  config: Optional[TrainConfig] = None,
                  run_info: Optional[Dict[str, Any]] = None,
-                 on_evaluate: Optional[Callable[[int, Tensor, Tensor],
-                                                Optional[Dict[str, Any]]]] = None,
+                 on_evaluate: Optional[EvaluateHook] = None,
                  run_folder: Optional[RunFolder] = None) -> None:
         config = TrainConfig() if config is None else config
         if not isinstance(config, TrainConfig):
@@ -614,6 +615,10 @@ class Trainer:
                     f"'{path}' exists; set resume=True to continue that run "
                     f"or choose another output_dir")
             self._restore(load_checkpoint(path, map_location='cpu'), path)
+        elif self.config.resume:
+            warnings.warn(f"nothing to resume in '{folder.path}' (no "
+                          f"checkpoint yet): the run starts at epoch 0",
+                          stacklevel=3)
         # metrics.jsonl mirrors the history of the checkpoint: lines written
         # after it by an interrupted run are dropped.
         folder.write(METRICS_FILE, self._metrics_text())

@@ -1,6 +1,14 @@
 r"""The contract between a model and
 :class:`~torch_geometric_infodcl.train.Trainer`."""
-from typing import Any, Dict, List, Optional, Protocol, Tuple, runtime_checkable
+from typing import (
+    Any,
+    Dict,
+    List,
+    Optional,
+    Protocol,
+    Tuple,
+    runtime_checkable,
+)
 
 from torch import Tensor
 
