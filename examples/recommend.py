@@ -20,10 +20,10 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from torch_geometric_infodcl.checkpoint import load_checkpoint
-from torch_geometric_infodcl.config import read_config_file, resolve
 from torch_geometric_infodcl.data.readers import read_movielens_movies
 from torch_geometric_infodcl.experiment import build_experiment, load_data
 from torch_geometric_infodcl.models.protocol import GraphModel
+from torch_geometric_infodcl.options import read_config_file, resolve
 from torch_geometric_infodcl.run_folder import CHECKPOINT_FILE, CONFIG_FILE
 from torch_geometric_infodcl.train import edge_hash
 from torch_geometric_infodcl.typing import EDGE_TYPE

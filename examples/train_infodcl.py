@@ -30,24 +30,23 @@ from typing import Any, Dict, Mapping, Optional
 import torch
 
 from torch_geometric_infodcl.checkpoint import CheckpointError
-from torch_geometric_infodcl.config import (
-    LEGACY_OPTIONS,
-    ConfigError,
-    Option,
-    TrainConfig,
-    format_config,
-    option_table,
-    parse_text,
-    read_config_file,
-    resolve,
-    split_config,
-)
+from torch_geometric_infodcl.config import TrainConfig, parse_text
 from torch_geometric_infodcl.experiment import (
     build_experiment,
     load_data,
     run_identity,
 )
 from torch_geometric_infodcl.metrics import full_rank_metrics
+from torch_geometric_infodcl.options import (
+    LEGACY_OPTIONS,
+    ConfigError,
+    Option,
+    format_config,
+    option_table,
+    read_config_file,
+    resolve,
+    split_config,
+)
 from torch_geometric_infodcl.profile import peak_rss_mb
 from torch_geometric_infodcl.run_folder import (
     CONFIG_FILE,

@@ -1,7 +1,7 @@
 r"""Glue shared by :obj:`examples/train_infodcl.py`,
 :obj:`examples/recommend.py` and the benchmarks: load a dataset, build its
 metadata channels and construct a registered model for it from a resolved
-configuration (:func:`torch_geometric_infodcl.config.resolve`)."""
+configuration (:func:`torch_geometric_infodcl.options.resolve`)."""
 import inspect
 import os.path as osp
 import time
@@ -11,15 +11,11 @@ import torch
 from torch_geometric import seed_everything
 from torch_geometric.data import HeteroData
 
-from torch_geometric_infodcl.config import (
-    METADATA_CHANNELS,
-    RESUME_FREE_OPTIONS,
-    TrainConfig,
-    split_config,
-)
+from torch_geometric_infodcl.config import METADATA_CHANNELS, TrainConfig
 from torch_geometric_infodcl.data.dataset import RecommenderDataset
 from torch_geometric_infodcl.models import MODELS
 from torch_geometric_infodcl.models.protocol import GraphModel
+from torch_geometric_infodcl.options import RESUME_FREE_OPTIONS, split_config
 from torch_geometric_infodcl.transforms import SimilarityMetadata
 from torch_geometric_infodcl.typing import EDGE_TYPE
 
@@ -135,7 +131,7 @@ def run_identity(config: Mapping[str, Any],
     r"""Returns the :obj:`run_info` a resumed run must match: every option
     of :obj:`config` except the trainer's own (compared by
     :class:`~torch_geometric_infodcl.train.Trainer`), those that may change
-    on resume (:data:`~torch_geometric_infodcl.config.RESUME_FREE_OPTIONS`)
+    on resume (:data:`~torch_geometric_infodcl.options.RESUME_FREE_OPTIONS`)
     and :obj:`threads` (the trainer compares the thread count in effect),
     plus the metadata base actually used."""
     trainer_fields = {f for f in TrainConfig.__dataclass_fields__}
