@@ -58,8 +58,7 @@ from torch_geometric_infodcl.run_folder import (
 from torch_geometric_infodcl.train import Trainer
 from torch_geometric_infodcl.typing import EDGE_TYPE
 
-GROUP_TITLES = {'data': 'data', 'model': 'model', 'training': 'training',
-                'run': 'run'}
+GROUPS = ('data', 'model', 'training', 'run')
 # Failures of input, files or training that print one line, not a traceback.
 EXPECTED_ERRORS = (ConfigError, CheckpointError, ValueError, OSError,
                    FloatingPointError, RunFolderBusyError)
@@ -76,7 +75,7 @@ def _type(option: Option):
     return parse
 
 
-def _help(option: Option) -> str:
+def _help(option: Option, num_models: int) -> str:
     if option.models is None:
         shown = f"default: {option.defaults['*']}" + ''.join(
             f'; {model}: {value}' for model, value in option.defaults.items()
@@ -88,7 +87,7 @@ def _help(option: Option) -> str:
         else:
             shown = 'default: ' + ', '.join(
                 f'{value} ({model})' for model, value in defaults.items())
-        if len(option.models) < len(option_table()['model'].spec.choices):
+        if len(option.models) < num_models:
             shown += f"; only {', '.join(option.models)}"
     return f'{option.help} ({shown})'.strip().replace('%', '%%')
 
@@ -109,24 +108,25 @@ def build_parser(table: Mapping[str, Option]) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS)
-    groups = {name: parser.add_argument_group(title)
-              for name, title in GROUP_TITLES.items()}
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    num_models = len(table['model'].spec.choices)
+    flags = set()
     for option in table.values():
         group = groups[option.group]
-        kwargs = dict(dest=option.name, help=_help(option))
+        kwargs = dict(dest=option.name, help=_help(option, num_models))
         if option.spec.kind == 'bool':
-            group.add_argument(option.flag,
-                               action=argparse.BooleanOptionalAction,
-                               **kwargs)
+            action = group.add_argument(
+                option.flag, action=argparse.BooleanOptionalAction, **kwargs)
         elif option.spec.kind == 'str' and option.spec.choices:
-            group.add_argument(option.flag, choices=option.spec.choices,
-                               **kwargs)
+            action = group.add_argument(
+                option.flag, choices=option.spec.choices, **kwargs)
         else:
-            group.add_argument(option.flag, type=_type(option),
-                               metavar=option.name.upper(), **kwargs)
+            action = group.add_argument(option.flag, type=_type(option),
+                                        metavar=option.name.upper(), **kwargs)
+        flags.update(action.option_strings)
     for legacy, (name, value) in LEGACY_OPTIONS.items():
         flag = '--' + legacy.replace('_', '-')
-        if name not in table or flag in parser._option_string_actions:
+        if name not in table or flag in flags:
             continue  # Generated already (e.g. --no-progress).
         option = table[name]
         kwargs = dict(dest=name, help=_legacy_help(option, value))
