@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from torch_geometric_infodcl.checkpoint import load_checkpoint
-from torch_geometric_infodcl.data.readers import read_movielens_movies
+from torch_geometric_infodcl.datasets.logs import read_movielens_movies
 from torch_geometric_infodcl.experiment import build_experiment, load_data
 from torch_geometric_infodcl.models.protocol import GraphModel
 from torch_geometric_infodcl.options import read_config_file, resolve
@@ -110,7 +110,7 @@ def recommend(args: argparse.Namespace) -> Dict[str, Any]:
         torch.set_num_threads(args.threads)
     config = run_config(args.run, args.root, args.raw_dir)
     data, raw_dir = load_data(config['dataset'], config['root'],
-                              config['raw_dir'])
+                              config['raw_dir'], config['format'])
     store = data[EDGE_TYPE]
     num_users = data['user'].num_nodes
     if not 0 <= args.user < num_users:

@@ -14,7 +14,7 @@ Every flag is also a key of a configuration file (YAML or JSON, one flat
 mapping: the long flag with '-' replaced by '_', typed values); flags given
 on the command line override the file. Each run writes the configuration it
 used to OUTPUT/config.yaml; --resume reads it (only --epochs, --progress,
---root and --raw-dir may change on resume).
+--root, --raw-dir and --format may change on resume).
 
 Expected failures print one 'error: ...' line and exit with status 2
 (--debug also prints the traceback).
@@ -31,6 +31,7 @@ import torch
 
 from torch_geometric_infodcl.checkpoint import CheckpointError
 from torch_geometric_infodcl.config import TrainConfig, parse_text
+from torch_geometric_infodcl.datasets import DatasetDownloadError
 from torch_geometric_infodcl.experiment import (
     build_experiment,
     load_data,
@@ -61,7 +62,8 @@ from torch_geometric_infodcl.typing import EDGE_TYPE
 GROUPS = ('data', 'model', 'training', 'run')
 # Failures of input, files or training that print one line, not a traceback.
 EXPECTED_ERRORS = (ConfigError, CheckpointError, ValueError, OSError,
-                   FloatingPointError, RunFolderBusyError)
+                   FloatingPointError, RunFolderBusyError,
+                   DatasetDownloadError)
 
 
 def _type(option: Option):
@@ -255,7 +257,8 @@ def run(args: argparse.Namespace, folder: Optional[RunFolder]) -> dict:
     r"""Loads the data, builds the model, trains it and writes the run's
     files into :obj:`folder` (held by the caller)."""
     settings = args.settings
-    data, raw_dir = load_data(args.dataset, args.root, args.raw_dir)
+    data, raw_dir = load_data(args.dataset, args.root, args.raw_dir,
+                              args.format)
     model, info = build_experiment(settings, data, raw_dir)
     config = TrainConfig(**split_config(settings)['training'],
                          output_dir=args.output, resume=args.resume)

@@ -77,8 +77,9 @@ def test_model_defaults_come_from_the_constructors():
     # Help texts are the docstrings' descriptions.
     assert table['tau'].help == 'InfoNCE temperature.'
     assert table['lr'].help == 'Adam learning rate.'
-    assert list(table)[:7] == ['dataset', 'root', 'raw_dir', 'metadata',
-                               'metadata_base', 'top_k', 'model']
+    assert list(table)[:8] == ['dataset', 'root', 'raw_dir', 'format',
+                               'metadata', 'metadata_base', 'top_k', 'model']
+    assert table['format'].default('mf') == 'auto'
 
 
 def test_resolve_fills_every_option_of_the_model_with_its_defaults():

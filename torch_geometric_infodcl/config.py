@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
+from torch_geometric_infodcl.datasets.layouts import FORMATS
 from torch_geometric_infodcl.metrics import METRIC_NAMES
 
 METADATA_CHANNELS = ('social', 'knowledge', 'feature')
@@ -356,6 +357,11 @@ class DataConfig(_Checked):
         root (str, optional): The dataset cache root. (default: :obj:`"data"`)
         raw_dir (str, optional): Read the raw files from this folder instead
             of :obj:`<root>/<name>/raw`. (default: :obj:`None`)
+        format (str, optional): The file format of a folder (or of the text
+            splits of office, gowalla, ml-1m): :obj:`auto` (detected from
+            the files) or one of
+            :data:`~torch_geometric_infodcl.datasets.FORMATS`.
+            (default: :obj:`"auto"`)
         metadata (list of str, optional): The metadata channels of models
             that take metadata: :obj:`social`, :obj:`knowledge`,
             :obj:`feature` (side features such as ML-1M genres), or none.
@@ -368,6 +374,7 @@ class DataConfig(_Checked):
     dataset: str = _field('synthetic', 'str')
     root: str = _field('data', 'path')
     raw_dir: Optional[str] = _field(None, 'path', optional=True)
+    format: str = _field('auto', 'str', choices=('auto', ) + FORMATS)
     metadata: List[str] = _field(('social', 'knowledge'), 'strs',
                                  choices=METADATA_CHANNELS,
                                  item='metadata channel')

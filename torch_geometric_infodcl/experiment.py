@@ -12,7 +12,11 @@ from torch_geometric import seed_everything
 from torch_geometric.data import HeteroData
 
 from torch_geometric_infodcl.config import METADATA_CHANNELS, TrainConfig
-from torch_geometric_infodcl.data.dataset import RecommenderDataset
+from torch_geometric_infodcl.datasets import (
+    FileDataset,
+    InteractionFolder,
+    RecommenderDataset,
+)
 from torch_geometric_infodcl.models import MODELS
 from torch_geometric_infodcl.models.protocol import GraphModel
 from torch_geometric_infodcl.options import RESUME_FREE_OPTIONS, split_config
@@ -22,15 +26,21 @@ from torch_geometric_infodcl.typing import EDGE_TYPE
 PRETRAINED_FILES = ('uEmbeds_pt.npy', 'iEmbeds_pt.npy')
 
 
-def load_data(dataset: str, root: str,
-              raw_dir: Optional[str] = None) -> Tuple[HeteroData, str]:
+def load_data(dataset: str, root: str, raw_dir: Optional[str] = None,
+              format: str = 'auto') -> Tuple[HeteroData, Optional[str]]:
     r"""Loads :obj:`dataset` (a name or a folder) and returns the
-    :class:`HeteroData` and the folder its raw files were read from."""
+    :class:`HeteroData` and the folder its raw files were read from
+    (:obj:`None` for generated data).
+    :obj:`format` (``'auto'`` or one of
+    :data:`~torch_geometric_infodcl.datasets.FORMATS`) is passed to the
+    datasets that take it (a folder, and the text splits of Office, Gowalla
+    and ML-1M)."""
+    options = {} if format == 'auto' else {'format': format}
     if osp.isdir(dataset) and raw_dir is None:
-        ds = RecommenderDataset(root, 'folder', raw_dir=dataset)
+        ds = InteractionFolder(root, dataset, **options)
     else:
-        ds = RecommenderDataset(root, dataset, raw_dir=raw_dir)
-    return ds[0], ds.raw_dir
+        ds = RecommenderDataset(root, dataset, raw_dir=raw_dir, **options)
+    return ds[0], ds.raw_dir if isinstance(ds, FileDataset) else None
 
 
 def pretrained_base(raw_dir: Optional[str]) -> Optional[Tuple[str, str]]:

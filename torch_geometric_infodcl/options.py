@@ -69,7 +69,7 @@ LEGACY_OPTIONS = {
 # computation up to the checkpoint nor the data (which the checkpoint's
 # fingerprint checks). A new `epochs` budget ends the run at its last
 # checkpoint or extends it.
-RESUME_FREE_OPTIONS = ('epochs', 'progress', 'root', 'raw_dir')
+RESUME_FREE_OPTIONS = ('epochs', 'progress', 'root', 'raw_dir', 'format')
 
 
 
@@ -347,7 +347,8 @@ def option_table() -> Dict[str, Option]:
     options = _dataclass_options(DataConfig, 'data', None,
                                  skip=('metadata', 'metadata_base'))
     options += _dataclass_options(DataConfig, 'data', metadata_models,
-                                  skip=('dataset', 'root', 'raw_dir'))
+                                  skip=('dataset', 'root', 'raw_dir',
+                                        'format'))
     top_k = inspect.signature(SimilarityMetadata.__init__).parameters['top_k']
     options.append(Option('top_k', 'data', Spec('int', low=1),
                           docstring_args(SimilarityMetadata)['top_k'],
