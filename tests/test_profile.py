@@ -1,3 +1,4 @@
+import mmap
 import os
 import resource
 
@@ -24,13 +25,16 @@ def test_peak_rss_follows_a_new_high_water_mark():
     rss = current_rss_mb()
     assert before >= rss - 1  # a peak is never below the current size
 
-    # Touch enough fresh memory to lift the resident size above the old peak.
+    # Touch enough fresh memory to lift the resident size above the old peak:
+    # an anonymous mapping is never served from pages already resident.
     extra_mb = int(before - rss) + 64
-    block = np.ones(extra_mb * MIB // 8)
+    block = mmap.mmap(-1, extra_mb * MIB)
+    np.frombuffer(block, dtype=np.uint8)[::4096] = 1  # one write per page
     lifted = current_rss_mb()
     assert lifted >= rss + extra_mb - 16
     assert peak_rss_mb() >= lifted - 1
-    del block
+    assert peak_rss_mb() > before
+    block.close()
 
 
 def test_peak_rss_falls_back_to_ru_maxrss(monkeypatch, tmp_path):
