@@ -39,6 +39,7 @@ import torch
 import torch_geometric
 from torch import Tensor
 
+from torch_geometric_infodcl.checkpoint import atomic_write
 from torch_geometric_infodcl.data import NegativeSampler, TrainBatch
 from torch_geometric_infodcl.datasets.readers import read_lightgcn, read_pairs
 from torch_geometric_infodcl.profile import peak_rss_mb  # noqa: F401
@@ -174,29 +175,12 @@ def _absolute_paths(value: Any, where: str) -> List[str]:
     return []
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_text(path: str, text: str) -> None:
-    r"""Writes :obj:`text` atomically: a temporary file in the same folder
-    (given the permissions of a plainly created file), moved over
-    :obj:`path` with :func:`os.replace`."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.',
-                               suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    r"""Writes :obj:`text` atomically (the package's
+    :func:`~torch_geometric_infodcl.checkpoint.atomic_write`), creating the
+    folder first."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    atomic_write(path, text)
 
 
 def write_json(path: str, report: Dict[str, Any]) -> None:

@@ -210,3 +210,38 @@ def test_committed_results_hold_no_absolute_path():
                     text = f.read()
                 assert text_paths(text) == [], \
                     osp.relpath(osp.join(folder, name), REPO)
+
+
+def test_final_runs_summarise_seeds_and_resume(scripts, tmp_path):
+    final = importlib.import_module('bench_final')
+    configs = tmp_path / 'configs' / 'synthetic'
+    configs.mkdir(parents=True)
+    for model in ('mf', 'lightgcn'):
+        (configs / f'{model}.yaml').write_text(
+            f'dataset: synthetic\nmodel: {model}\nepochs: 2\neval_every: 1\n'
+            f'patience: 1\nbatch_size: 4096\n')
+    out = tmp_path / 'final'
+    argv = ['--dataset', 'synthetic', '--config-dir', str(tmp_path / 'configs'),
+            '--seeds', '1', '2', '--threads', '1', '--out', str(out),
+            '--root', str(tmp_path / 'data')]
+    final.main(argv)
+    summary = json.loads((out / 'synthetic' / 'summary.json').read_text())
+    assert set(summary['models']) == {'mf', 'lightgcn'}
+    for model, row in summary['models'].items():
+        assert sorted(row['seeds']) == [1, 2]
+        tests = []
+        for seed in (1, 2):
+            path = out / 'synthetic' / model / f'seed{seed}' / 'results.json'
+            tests.append(json.loads(path.read_text())['test']['recall@20'])
+        mean = sum(tests) / 2
+        assert row['test_recall']['mean'] == pytest.approx(mean)
+        assert row['test_recall']['std'] == pytest.approx(
+            abs(tests[0] - tests[1]) / 2**0.5)
+    assert (out / 'synthetic' / 'curves.png').stat().st_size > 0
+    assert 'R@20 / lightgcn' in (out / 'synthetic' / 'summary.md').read_text()
+
+    # A second invocation keeps every finished seed instead of rerunning it.
+    before = {p: p.stat().st_mtime_ns for p in out.rglob('results.json')}
+    final.main(argv)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob('results.json')} == \
+        before
