@@ -11,7 +11,7 @@ from .nn import (
     balance_loss_norm,
     balance_loss_ratio,
 )
-from .models import InfoDCL, MFBPR, PyGLightGCN
+from .models import InfoDCL, MFBPR, PyGLightGCN, SimGCL, XSimGCL
 from .data import TrainBatch
 from .datasets import RecommenderDataset
 from .transforms import SimilarityMetadata
@@ -33,6 +33,8 @@ __all__ = [
     'InfoDCL',
     'MFBPR',
     'PyGLightGCN',
+    'SimGCL',
+    'XSimGCL',
     'RecommenderDataset',
     'SimilarityMetadata',
     'TrainBatch',

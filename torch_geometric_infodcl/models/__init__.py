@@ -1,6 +1,7 @@
 from .protocol import RecommenderModel, GraphModel
 from .infodcl import InfoDCL
 from .baselines import MFBPR, PyGLightGCN
+from .simgcl import SimGCL, XSimGCL
 
 # The models the CLI and the configuration files know, by name. A model's
 # hyperparameters (flags, defaults, help) are read from its constructor's
@@ -9,7 +10,9 @@ MODELS = {
     'infodcl': InfoDCL,
     'mf': MFBPR,
     'lightgcn': PyGLightGCN,
+    'simgcl': SimGCL,
+    'xsimgcl': XSimGCL,
 }
 
 __all__ = ['RecommenderModel', 'GraphModel', 'InfoDCL', 'MFBPR',
-           'PyGLightGCN', 'MODELS']
+           'PyGLightGCN', 'SimGCL', 'XSimGCL', 'MODELS']
