@@ -595,3 +595,58 @@ def test_resume_refuses_another_thread_count(tmp_path):
                                                resume=True)).fit()
     finally:
         torch.set_num_threads(threads)
+
+
+# Closed-form models ##########################################################
+
+
+def test_closed_form_candidates_are_selected_on_validation_only(tmp_path):
+    from torch_geometric_infodcl.models.ease import EASE
+    data = planted_data()
+    store = data['user', 'interacts', 'item']
+    grid = [0.5, 5.0, 50.0, 500.0]
+    # Independent selection: fit each candidate, score validation.
+    scores = []
+    for index in range(len(grid)):
+        model = EASE(60, 120, l2_weight=grid)
+        model.fit(store.edge_index, index)
+        scores.append(full_rank_metrics(
+            *model.embeddings(store.edge_index), store.val_edge_index,
+            exclude_edge_index=store.edge_index, ks=(20, ))['recall@20'])
+    best = int(torch.tensor(scores).argmax())
+
+    cfg = config(patience=len(grid), output_dir=str(tmp_path / 'run'))
+    model = EASE(60, 120, l2_weight=grid)
+    result = Trainer(model, data, cfg).fit()
+    assert result['epochs_run'] == len(grid)
+    assert [row['epoch'] for row in result['history']] == [1, 2, 3, 4]
+    assert result['best_epoch'] == best + 1
+    assert float(model.l2_weight) == grid[best]
+    assert result['valid']['recall@20'] == pytest.approx(float(scores[best]))
+    # A resumed finished run refits nothing and reports the same.
+    again = Trainer(EASE(60, 120, l2_weight=grid), data,
+                    config(patience=len(grid), output_dir=str(tmp_path / 'run'),
+                           resume=True)).fit()
+    assert comparable(again) == comparable(result)
+
+
+def test_closed_form_patience_stops_the_grid():
+    from torch_geometric_infodcl.models.ease import EASE
+    # Validation Recall@20 falls as lambda shrinks on this data (0.908,
+    # 0.900, 0.767, 0.700, ...): two candidates without improvement stop.
+    grid = [500.0, 5.0, 0.5, 0.05, 0.005]
+    result = Trainer(EASE(60, 120, l2_weight=grid), planted_data(),
+                     config(patience=2)).fit()
+    assert result['stopped_early'] and result['epochs_run'] == 3
+    assert result['best_epoch'] == 1
+
+
+def test_closed_form_model_needs_fit():
+    class NoFit(torch.nn.Module):
+        closed_form = True
+
+        def embeddings(self, edge_index):
+            return None
+
+    with pytest.raises(TypeError, match="'fit'"):
+        Trainer(NoFit(), planted_data(), config())

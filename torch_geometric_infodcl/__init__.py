@@ -11,7 +11,7 @@ from .nn import (
     balance_loss_norm,
     balance_loss_ratio,
 )
-from .models import InfoDCL, MFBPR, PyGLightGCN, SimGCL, XSimGCL
+from .models import InfoDCL, MFBPR, PyGLightGCN, SimGCL, XSimGCL, EASE
 from .data import TrainBatch
 from .datasets import RecommenderDataset
 from .transforms import SimilarityMetadata
@@ -35,6 +35,7 @@ __all__ = [
     'PyGLightGCN',
     'SimGCL',
     'XSimGCL',
+    'EASE',
     'RecommenderDataset',
     'SimilarityMetadata',
     'TrainBatch',

@@ -39,6 +39,7 @@ from torch_geometric_infodcl.data.sampling import (
 )
 from torch_geometric_infodcl.metrics import full_rank_metrics
 from torch_geometric_infodcl.models.protocol import (
+    ClosedFormModel,
     GraphModel,
     RecommenderModel,
     missing_methods,
@@ -238,7 +239,14 @@ class Trainer:
     A model that defines :obj:`set_graph(edge_index)`
     (:class:`~torch_geometric_infodcl.models.protocol.GraphModel`, e.g.
     :class:`~torch_geometric_infodcl.models.baselines.PyGLightGCN`) receives
-    the training edges before training. The model's initial parameters are
+    the training edges before training. A model with
+    :obj:`closed_form = True`
+    (:class:`~torch_geometric_infodcl.models.protocol.ClosedFormModel`, e.g.
+    :class:`~torch_geometric_infodcl.models.ease.EASE`) is not trained by
+    gradient: each of its :obj:`num_fits` candidate fits
+    (:obj:`fit(edge_index, index)`) takes the place of an epoch, evaluated,
+    selected on validation and checkpointed the same way (:obj:`epochs`,
+    :obj:`batch_size`, :obj:`lr` and :obj:`eval_every` do not apply). The model's initial parameters are
     the caller's: seed (e.g. with :func:`torch_geometric.seed_everything`)
     before constructing it for a fully reproducible run.
 
@@ -257,8 +265,9 @@ class Trainer:
             :obj:`on_evaluate(epoch, user_emb, item_emb)`; a returned dict is
             stored under :obj:`extra` in that evaluation's history record (so
             it survives resumption). It must not influence selection; the
-            example uses it for the authors' reference protocol.
-            (default: :obj:`None`)
+            example uses it for the authors' reference protocol, the tuner
+            to report :attr:`last_valid` (this evaluation's validation
+            metrics) to Optuna. (default: :obj:`None`)
         run_folder (RunFolder, optional): The acquired folder of
             :obj:`config.output_dir`, when the caller holds it for longer
             than :meth:`fit` (to write more files under the same lock); by
@@ -283,6 +292,8 @@ class Trainer:
         self.run_folder = run_folder
         self._owns_folder = False
         self._prepared = False
+        self.closed_form = bool(getattr(model, 'closed_form', False))
+        self.last_valid: Optional[Dict[str, float]] = None
         self.device = config.resolve_device()
 
         store = _interaction_store(data)
@@ -299,12 +310,14 @@ class Trainer:
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"'model' must be a torch.nn.Module "
                             f"(got {type(model).__name__})")
-        if not isinstance(model, RecommenderModel):
-            missing = missing_methods(model, RecommenderModel)
+        protocol = (ClosedFormModel if getattr(model, 'closed_form', False)
+                    else RecommenderModel)
+        missing = missing_methods(model, protocol)
+        if missing:
             raise TypeError(f"'model' ({type(model).__name__}) has no "
                             f"'{missing[0]}' method (missing: "
-                            f"{', '.join(missing)}); see the RecommenderModel "
-                            f"protocol in "
+                            f"{', '.join(missing)}); see the "
+                            f"{protocol.__name__} protocol in "
                             f"torch_geometric_infodcl.models.protocol")
 
     @staticmethod
@@ -364,10 +377,13 @@ class Trainer:
             self.model.set_graph(self.edge_index)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.seed)
-        self.sampler = NegativeSampler(self.edge_index, self.num_users,
-                                       self.num_items)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
-                                          weight_decay=cfg.weight_decay)
+        self.sampler = self.optimizer = None
+        if not self.closed_form:
+            self.sampler = NegativeSampler(self.edge_index, self.num_users,
+                                           self.num_items)
+            self.optimizer = torch.optim.Adam(
+                self.model.parameters(), lr=cfg.lr,
+                weight_decay=cfg.weight_decay)
         self.state = TrainState(run_id=uuid.uuid4().hex[:12])
         if cfg.output_dir is not None:
             if self.run_folder is None:
@@ -383,9 +399,10 @@ class Trainer:
             # Restored: the (possibly new) epoch budget decides whether the
             # run goes on; an early stop stays a stop.
             self.state.finished = (self.state.selection.stopped_early
-                                   or self.state.epoch >= cfg.epochs)
+                                   or self.state.epoch >=
+                                   self._epoch_budget())
         self.state.sessions.append({'start_epoch': self.state.epoch,
-                                    'epochs': cfg.epochs})
+                                    'epochs': self._epoch_budget()})
         self._prepared = True
 
     def fit(self) -> Dict[str, Any]:
@@ -410,9 +427,12 @@ class Trainer:
             epoch = self.state.epoch
             while not self.state.finished:
                 epoch += 1
-                self._train_epoch(epoch)
-                if epoch % self.config.eval_every == 0 or \
-                        epoch == self.config.epochs:
+                if self.closed_form:
+                    self._fit_closed_form(epoch)
+                else:
+                    self._train_epoch(epoch)
+                if self.closed_form or epoch % self.config.eval_every == 0 \
+                        or epoch == self.config.epochs:
                     self._evaluate_and_select(epoch)
             return self._final_report()
         finally:
@@ -424,6 +444,21 @@ class Trainer:
             self.run_folder.release()
             self.run_folder = None
             self._owns_folder = False
+
+    def _epoch_budget(self) -> int:
+        return self.model.num_fits if self.closed_form else self.config.epochs
+
+    def _fit_closed_form(self, epoch: int) -> None:
+        # Candidate `epoch - 1` of a closed-form model stands for an epoch.
+        start = time.perf_counter()
+        self.model.fit(self.edge_index, epoch - 1)
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+        state = self.state
+        state.epoch_seconds.append(time.perf_counter() - start)
+        state.epoch_losses = {}
+        state.loss_curve.append({})
+        state.epoch = epoch
 
     def _train_epoch(self, epoch: int) -> None:
         cfg = self.config
@@ -546,9 +581,15 @@ class Trainer:
         cfg, state = self.config, self.state
         start = time.perf_counter()
         embeddings = self.embeddings()
+        for name, emb in zip(('user', 'item'), embeddings):
+            if not bool(torch.isfinite(emb).all()):
+                raise FloatingPointError(f"non-finite {name} embeddings at "
+                                         f"epoch {epoch} (the model "
+                                         f"diverged)")
         valid = self.evaluate(self.val_edge_index, [self.edge_index],
                               embeddings)
         eval_seconds = time.perf_counter() - start
+        self.last_valid = valid
         extra = (None if self.on_evaluate is None else self.on_evaluate(
             epoch, *embeddings))
         if cfg.monitor not in valid:
@@ -561,7 +602,8 @@ class Trainer:
 
         state.selection.observe(epoch, valid, cfg.monitor, self.model,
                                 cfg.patience)
-        state.finished = state.selection.stopped_early or epoch >= cfg.epochs
+        state.finished = (state.selection.stopped_early or
+                          epoch >= self._epoch_budget())
         record = {
             'epoch': epoch,
             'loss': state.epoch_losses,
@@ -645,7 +687,8 @@ class Trainer:
         state.update(
             self._identity(),
             model=self.model.state_dict(),
-            optimizer=self.optimizer.state_dict(),
+            optimizer=(None if self.optimizer is None else
+                       self.optimizer.state_dict()),
             rng=get_rng_states({'sampler': self.generator}),
         )
         save_checkpoint(self.run_folder.file(CHECKPOINT_FILE), state)
@@ -676,7 +719,8 @@ class Trainer:
 
         self.state = TrainState.from_checkpoint(saved, path)
         self.model.load_state_dict(saved['model'])
-        self.optimizer.load_state_dict(saved['optimizer'])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(saved['optimizer'])
         set_rng_states(saved['rng'], {'sampler': self.generator})
         selection = self.state.selection
         if selection.best_model is not None:

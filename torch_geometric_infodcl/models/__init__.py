@@ -1,7 +1,8 @@
-from .protocol import RecommenderModel, GraphModel
+from .protocol import RecommenderModel, GraphModel, ClosedFormModel
 from .infodcl import InfoDCL
 from .baselines import MFBPR, PyGLightGCN
 from .simgcl import SimGCL, XSimGCL
+from .ease import EASE
 
 # The models the CLI and the configuration files know, by name. A model's
 # hyperparameters (flags, defaults, help) are read from its constructor's
@@ -12,7 +13,8 @@ MODELS = {
     'lightgcn': PyGLightGCN,
     'simgcl': SimGCL,
     'xsimgcl': XSimGCL,
+    'ease': EASE,
 }
 
-__all__ = ['RecommenderModel', 'GraphModel', 'InfoDCL', 'MFBPR',
-           'PyGLightGCN', 'SimGCL', 'XSimGCL', 'MODELS']
+__all__ = ['RecommenderModel', 'GraphModel', 'ClosedFormModel', 'InfoDCL',
+           'MFBPR', 'PyGLightGCN', 'SimGCL', 'XSimGCL', 'EASE', 'MODELS']

@@ -45,6 +45,30 @@ class GraphModel(Protocol):
         ...
 
 
+@runtime_checkable
+class ClosedFormModel(Protocol):
+    r"""A model fitted without gradient training (:obj:`closed_form = True`,
+    e.g. :class:`~torch_geometric_infodcl.models.ease.EASE`): it offers
+    :obj:`num_fits` candidate fits (e.g. one per L2 weight of a grid);
+    :class:`~torch_geometric_infodcl.train.Trainer` calls :meth:`fit` for
+    each in turn in place of an epoch and selects among them on validation.
+    :meth:`selected` describes the fit the model holds (the chosen
+    hyperparameters), :meth:`embeddings` returns the factors whose inner
+    products are the scores."""
+    closed_form: bool
+    num_fits: int
+
+    def fit(self, edge_index: Tensor, index: int) -> None:
+        ...
+
+    def selected(self) -> Dict[str, Any]:
+        ...
+
+    def embeddings(self, edge_index: Optional[Tensor] = None,
+                   ) -> Tuple[Tensor, Tensor]:
+        ...
+
+
 def missing_methods(model: Any, protocol: type) -> List[str]:
     r"""Returns the methods of :obj:`protocol` that :obj:`model` lacks."""
     methods = [name for name, value in vars(protocol).items()
