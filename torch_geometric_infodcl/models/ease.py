@@ -11,6 +11,11 @@ from torch_geometric_infodcl.nn.lightgcn_inference import (
     _sparse_csr,
 )
 
+# A log-spaced grid of L2 weights for validation selection (Steck reports
+# lambda between 200 and 1000 on ML-20M, Netflix and MSD).
+EASE_L2_GRID = (10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
+                5000.0)
+
 
 def _check_l2_weights(l2_weight: Union[float, Sequence[float]]
                       ) -> Tuple[float, ...]:
