@@ -650,3 +650,13 @@ def test_closed_form_model_needs_fit():
 
     with pytest.raises(TypeError, match="'fit'"):
         Trainer(NoFit(), planted_data(), config())
+
+
+def test_non_finite_embeddings_at_evaluation_are_a_divergence():
+    class Diverged(TinyMF):
+        def embeddings(self, edge_index):
+            return self.user.weight * float('inf'), self.item.weight
+
+    torch.manual_seed(0)
+    with pytest.raises(FloatingPointError, match='non-finite user emb.*2'):
+        Trainer(Diverged(60, 120), planted_data(), config(epochs=4)).fit()
