@@ -36,7 +36,6 @@ import json
 import os
 import os.path as osp
 import sys
-import tempfile
 import time
 from typing import Any, Dict, List, Optional
 
@@ -49,6 +48,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import search_spaces  # noqa: E402
+from common import repo_relative, write_text  # noqa: E402
 
 from torch_geometric_infodcl.experiment import build_model, load_data  # noqa
 from torch_geometric_infodcl.train import Trainer  # noqa: E402
@@ -82,31 +82,10 @@ def to_argv(config: Dict[str, Any]) -> List[str]:
     return argv
 
 
-def write_atomic(path: str, text: str) -> None:
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(path) or '.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', newline='') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def dataset_key(dataset: str) -> str:
     r"""The name a dataset's studies and configs are filed under."""
     return osp.basename(osp.normpath(dataset)) if osp.isdir(dataset) \
         else dataset
-
-
-def repo_relative(path: Optional[str]) -> Optional[str]:
-    r"""A path as written into a configuration: relative to the repository
-    root (where the CLI is run from), never absolute."""
-    if path is None:
-        return None
-    return osp.relpath(osp.abspath(path), ROOT)
 
 
 class Tuner:
@@ -329,7 +308,7 @@ class Tuner:
     def export(self, study: optuna.Study) -> None:
         folder = osp.join(self.args.configs, self.key)
         trials = study.get_trials(deepcopy=False)
-        write_atomic(osp.join(folder, f'{self.args.model}_trials.csv'),
+        write_text(osp.join(folder, f'{self.args.model}_trials.csv'),
                      self.trial_table(trials))
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         if not complete:
@@ -337,7 +316,7 @@ class Tuner:
                   flush=True)
             return
         path = osp.join(folder, f'{self.args.model}.yaml')
-        write_atomic(path, self.config_text(study, trials))
+        write_text(path, self.config_text(study, trials))
         print(f'wrote {path} (best validation {MONITOR} '
               f'{study.best_value:.4f}, trial {study.best_trial.number})',
               flush=True)
