@@ -12,7 +12,9 @@ install_requires = [
 ]
 
 extras_require = {
-    'test': ['pytest', 'hypothesis'],
+    # The tuner's tests run in the suite, so the test extra carries its needs.
+    'test': ['pytest', 'hypothesis', 'optuna>=3.0', 'pyyaml'],
+    'tune': ['optuna>=3.0', 'pyyaml'],
     'plot': ['matplotlib'],
     'sparse': ['torch_sparse'],
     'ogb': ['ogb'],
