@@ -62,11 +62,11 @@ def test_state_dict_carries_the_fit():
 
 
 @pytest.mark.parametrize('l2_weight, error, match', [
-    (0.0, ValueError, '> 0'),
-    (-3.0, ValueError, '> 0'),
+    (0.0, ValueError, 'positive'),
+    (-3.0, ValueError, 'positive'),
     (float('nan'), ValueError, 'finite'),
     ([], ValueError, 'no value'),
-    ('200', TypeError, 'floats'),
+    ('200', TypeError, 'must be a float'),
 ])
 def test_bad_l2_weight_is_a_clear_error(l2_weight, error, match):
     with pytest.raises(error, match=match):

@@ -4,11 +4,15 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from torch_geometric_infodcl.data.sampling import check_bipartite_edge_index
-from torch_geometric_infodcl.nn.lightgcn_inference import (
-    _csr_from_coo,
-    _csr_transpose,
-    _sparse_csr,
+from torch_geometric_infodcl.utils.checks import (
+    check_edge_index,
+    check_float,
+    check_int,
+)
+from torch_geometric_infodcl.utils.sparse import (
+    compact_index_dtype,
+    csr_transpose,
+    to_csr,
 )
 
 # A log-spaced grid of L2 weights for validation selection (Steck reports
@@ -23,15 +27,9 @@ def _check_l2_weights(l2_weight: Union[float, Sequence[float]]
                else (l2_weight, ))
     if len(weights) == 0:
         raise ValueError("'l2_weight' holds no value")
-    for value in weights:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"'l2_weight' must hold floats "
-                            f"(got {type(value).__name__} {value!r})")
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"'l2_weight' values must be finite and > 0 "
-                             f"(X^T X + lambda I must be invertible; got "
-                             f"{value})")
-    return tuple(float(value) for value in weights)
+    # lambda > 0 keeps X^T X + lambda I invertible.
+    return tuple(check_float(value, 'l2_weight', positive=True)
+                 for value in weights)
 
 
 class EASE(torch.nn.Module):
@@ -78,14 +76,8 @@ class EASE(torch.nn.Module):
     def __init__(self, num_users: int, num_items: int,
                  l2_weight: Union[float, Sequence[float]] = 200.0) -> None:
         super().__init__()
-        for name, value in (('num_users', num_users),
-                            ('num_items', num_items)):
-            if isinstance(value, bool) or not isinstance(value, int) or \
-                    value < 1:
-                raise ValueError(f"'{name}' must be an int >= 1 "
-                                 f"(got {value!r})")
-        self.num_users = num_users
-        self.num_items = num_items
+        self.num_users = check_int(num_users, 'num_users')
+        self.num_items = check_int(num_items, 'num_items')
         self.l2_weights = _check_l2_weights(l2_weight)
         # B and the lambda it was fitted with travel with the state_dict, so
         # the best fit is kept and restored like the best epoch of a model.
@@ -109,15 +101,14 @@ class EASE(torch.nn.Module):
         r"""Returns the binary :math:`\mathbf{X}` :obj:`[num_users,
         num_items]` of the (user, item) :obj:`edge_index` as a sparse CSR
         matrix."""
-        check_bipartite_edge_index(edge_index, self.num_users,
-                                   self.num_items)
+        check_edge_index(edge_index, self.num_users, self.num_items)
         user, item = edge_index.long()
         ones = torch.ones(user.numel(), device=edge_index.device)
-        mat = _csr_from_coo(user, item, ones,
-                            (self.num_users, self.num_items))
-        values = mat.values().clamp_(max=1.0)  # Duplicates count once.
-        return _sparse_csr(mat.crow_indices(), mat.col_indices(), values,
-                           (self.num_users, self.num_items))
+        mat = to_csr(user, item, ones, (self.num_users, self.num_items),
+                     index_dtype=compact_index_dtype(
+                         self.num_users, self.num_items, user.numel()))
+        mat.values().clamp_(max=1.0)  # Duplicates count once.
+        return mat
 
     def gram(self, edge_index: Tensor) -> Tensor:
         r"""Returns :math:`\mathbf{X}^{\top}\mathbf{X}` (float64) of the
@@ -127,7 +118,7 @@ class EASE(torch.nn.Module):
                 self._gram[1] == edge_index._version:
             return self._gram[2]
         x = self.interaction_matrix(edge_index)
-        gram = (_csr_transpose(x) @ x.to_dense()).double()
+        gram = (csr_transpose(x) @ x.to_dense()).double()
         self._gram = (edge_index, edge_index._version, gram)
         return gram
 

@@ -1,4 +1,3 @@
-import math
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -6,33 +5,19 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Embedding
 
-from torch_geometric_infodcl.data.sampling import (
-    TrainBatch,
-    check_batch,
-    check_bipartite_edge_index,
-)
-from torch_geometric_infodcl.models.baselines import _check_sizes
-from torch_geometric_infodcl.nn.lightgcn_inference import (
-    _SparseMatmul,
-    bipartite_gcn_norm,
-)
+from torch_geometric_infodcl.data.sampling import TrainBatch, check_batch
 from torch_geometric_infodcl.nn.losses import (
     bpr_loss,
     info_nce_loss,
     l2_reg_loss,
 )
+from torch_geometric_infodcl.utils.checks import check_float, check_int
+from torch_geometric_infodcl.utils.sparse import (
+    bipartite_gcn_norm,
+    bipartite_propagate,
+)
 
 Layers = List[Tuple[Tensor, Tensor]]
-
-
-def _check_weight(name: str, value: float, positive: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"'{name}' must be a float "
-                        f"(got {type(value).__name__})")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        bound = '> 0' if positive else '>= 0'
-        raise ValueError(f"'{name}' must be finite and {bound} "
-                         f"(got {value})")
 
 
 def _layer_mean(layers: Layers) -> Tuple[Tensor, Tensor]:
@@ -113,24 +98,17 @@ class SimGCL(torch.nn.Module):
                  cl_weight: float = 0.5, tau: float = 0.2, eps: float = 0.1,
                  edge_index: Optional[Tensor] = None) -> None:
         super().__init__()
-        _check_sizes(num_users, num_items, dim, num_layers, reg_weight)
-        if num_layers < 1:
-            raise ValueError(f"'num_layers' must be >= 1: the final "
-                             f"embedding is the mean of layers 1..L "
-                             f"(got {num_layers})")
-        _check_weight('cl_weight', cl_weight, positive=False)
-        _check_weight('tau', tau, positive=True)
-        _check_weight('eps', eps, positive=False)
-        self.num_users = num_users
-        self.num_items = num_items
-        self.dim = dim
-        self.num_layers = num_layers
-        self.reg_weight = float(reg_weight)
-        self.cl_weight = float(cl_weight)
-        self.tau = float(tau)
-        self.eps = float(eps)
-        self.user_emb = Embedding(num_users, dim)
-        self.item_emb = Embedding(num_items, dim)
+        self.num_users = check_int(num_users, 'num_users')
+        self.num_items = check_int(num_items, 'num_items')
+        self.dim = check_int(dim, 'dim')
+        # The final embedding is the mean of layers 1..L: L >= 1.
+        self.num_layers = check_int(num_layers, 'num_layers')
+        self.reg_weight = check_float(reg_weight, 'reg_weight')
+        self.cl_weight = check_float(cl_weight, 'cl_weight')
+        self.tau = check_float(tau, 'tau', positive=True)
+        self.eps = check_float(eps, 'eps')
+        self.user_emb = Embedding(self.num_users, self.dim)
+        self.item_emb = Embedding(self.num_items, self.dim)
         self.register_buffer('adj', None, persistent=False)
         self.register_buffer('adj_t', None, persistent=False)
         self._graph: Optional[Tuple[Tensor, int]] = None
@@ -152,13 +130,10 @@ class SimGCL(torch.nn.Module):
         self._graph = (edge_index, edge_index._version)
 
     def _normalize(self, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
-        check_bipartite_edge_index(edge_index, self.num_users,
-                                   self.num_items)
         weight = self.user_emb.weight
-        mat, mat_t = bipartite_gcn_norm(edge_index.to(weight.device),
-                                        self.num_users, self.num_items,
-                                        dtype=weight.dtype)
-        return mat, mat_t
+        return bipartite_gcn_norm(edge_index.to(weight.device),
+                                  self.num_users, self.num_items,
+                                  dtype=weight.dtype)
 
     def _training_graph(self) -> Tuple[Tensor, Tensor]:
         if self.adj is None:
@@ -187,12 +162,10 @@ class SimGCL(torch.nn.Module):
         propagated over the normalised :obj:`mats`
         (:math:`\tilde{\mathbf{R}}`, :math:`\tilde{\mathbf{R}}^{\top}`),
         perturbed at every layer if :obj:`perturbed`."""
-        mat, mat_t = mats
         user, item = self.user_emb.weight, self.item_emb.weight
         layers = []
         for _ in range(self.num_layers):
-            user, item = (_SparseMatmul.apply(item, mat, mat_t),
-                          _SparseMatmul.apply(user, mat_t, mat))
+            user, item = bipartite_propagate(mats, user, item)
             if perturbed:
                 user, item = self.perturb(user, item)
             layers.append((user, item))
@@ -305,11 +278,10 @@ class XSimGCL(SimGCL):
                  edge_index: Optional[Tensor] = None) -> None:
         super().__init__(num_users, num_items, dim, num_layers, reg_weight,
                          cl_weight, tau, eps, edge_index)
-        if isinstance(cl_layer, bool) or not isinstance(cl_layer, int) or \
-                not 1 <= cl_layer <= num_layers:
-            raise ValueError(f"'cl_layer' must be an int in 1..num_layers "
-                             f"= 1..{num_layers} (got {cl_layer!r})")
-        self.cl_layer = cl_layer
+        self.cl_layer = check_int(cl_layer, 'cl_layer')
+        if cl_layer > num_layers:
+            raise ValueError(f"'cl_layer' must be in 1..num_layers = "
+                             f"1..{num_layers} (got {cl_layer})")
 
     def loss(self, batch: TrainBatch) -> Tuple[Tensor, Dict[str, Tensor]]:
         r"""Computes the training objective on a batch of triples.
