@@ -101,7 +101,7 @@ class Tuner:
                 self.budget[name] = getattr(args, name)
         self.cli = load_cli()
         self.data, self.raw_dir = load_data(args.dataset, args.root,
-                                            args.raw_dir)
+                                            args.raw_dir, args.format)
         self._metadata: Dict[str, Any] = {}
         self.check_space()
 
@@ -112,6 +112,8 @@ class Tuner:
         config = dict(dataset=self.args.dataset)
         if self.args.raw_dir is not None:
             config['raw_dir'] = self.args.raw_dir
+        if self.args.format != 'auto':
+            config['format'] = self.args.format
         config.update(model=self.spec.model, **self.spec.fixed,
                       **self.budget, seed=self.args.seed)
         config.update(params)
@@ -373,6 +375,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help='a dataset name of the CLI or a folder')
     p.add_argument('--raw-dir', default=None)
     p.add_argument('--root', default='data', help='dataset cache root')
+    p.add_argument('--format', default='auto',
+                   help="file format of a folder dataset, as the CLI's "
+                   '--format (default: detected)')
     p.add_argument('--model', required=True,
                    choices=sorted(search_spaces.STUDIES))
     p.add_argument('--trials', type=int, required=True,

@@ -39,7 +39,8 @@ def folder(tmp_path_factory):
 
 
 def argv(folder, tmp_path, model='lightgcn', trials=3, *extra):
-    return ['--dataset', folder, '--root', str(tmp_path / 'cache'),
+    return ['--dataset', folder, '--format', 'lightgcn', '--root',
+            str(tmp_path / 'cache'),
             '--model', model, '--trials', str(trials), '--epochs', '4',
             '--eval-every', '2', '--patience', '2', '--startup-trials', '2',
             '--prune-after', '2', '--studies', str(tmp_path / 'studies'),
