@@ -223,7 +223,8 @@ def render_curves(result: dict) -> Optional[bytes]:
     ax1.set_yscale('log')
     ax1.set_xlabel('epoch')
     ax1.set_title('training loss terms (unweighted, epoch means)')
-    ax1.legend()
+    if ax1.get_lines():  # A closed-form model (ease) has no loss curve.
+        ax1.legend()
     evals = result['history']
     xs = [row['epoch'] for row in evals]
     for key in ('recall@20', 'ndcg@20'):
@@ -276,11 +277,16 @@ def run(args: argparse.Namespace, folder: Optional[RunFolder]) -> dict:
                   metadata_base_used=info['metadata_base'],
                   peak_rss_mb=peak_rss_mb(),
                   config=dict(settings, output=args.output))
+    if getattr(model, 'closed_form', False):
+        # The candidate chosen on validation (e.g. EASE's L2 weight).
+        result['selected'] = model.selected()
     reference = reference_summary(result['history'])
     if reference is not None:
         result['reference_protocol'] = reference
 
     print_table(result)
+    if 'selected' in result:
+        print(f"chosen on validation: {result['selected']}")
     if reference is not None:
         best = reference['best']
         print(f"authors' protocol (best test epoch {best['epoch']}): "

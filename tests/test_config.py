@@ -20,6 +20,8 @@ from torch_geometric_infodcl.config import (
     (Spec('strs', choices=('a', 'b')), 'b,a', ['b', 'a']),
     (Spec('negatives'), '64', 64),
     (Spec('negatives'), 'in_batch', 'in_batch'),
+    (Spec('floats', low=0, strict=True), '200', 200.0),
+    (Spec('floats', low=0, strict=True), '50,5e2', [50.0, 500.0]),
 ])
 def test_parse_text(spec, text, value):
     assert parse_text(spec, text) == value
@@ -38,6 +40,9 @@ def test_parse_text(spec, text, value):
     (Spec('strs', choices=('a', 'b'), item='channel'), 'a,c',
      r"unknown channel\(s\) \['c'\]; valid: a, b or 'none'"),
     (Spec('negatives'), '0', "'full', 'in_batch' or a positive"),
+    (Spec('floats', low=0, strict=True), '50,0',
+     'a float > 0 or comma-separated such floats'),
+    (Spec('floats', low=0, strict=True), '50,,1', 'comma-separated'),
 ])
 def test_parse_text_errors(spec, text, match):
     with pytest.raises(ValueError, match=match):
@@ -54,6 +59,13 @@ def test_check_value_types():
         check_value(Spec('float'), float('inf'), 'x')
     with pytest.raises(TypeError, match='x must be a list of str'):
         check_value(Spec('strs', choices=('a', )), [1], 'x')
+    floats = Spec('floats', low=0, strict=True)
+    assert check_value(floats, (10, 20.5), 'x') == [10.0, 20.5]
+    assert check_value(floats, 7, 'x') == 7.0
+    with pytest.raises(TypeError, match='non-empty list'):
+        check_value(floats, [], 'x')
+    with pytest.raises(ValueError, match=r'x must be finite and > 0'):
+        check_value(floats, [1.0, -2.0], 'x')
 
 
 def test_data_and_run_configs_check_their_fields():

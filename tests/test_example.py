@@ -222,3 +222,63 @@ def test_a_full_disk_during_checkpointing_is_one_error_line(
     assert sorted(os.listdir(out)) == ['checkpoint.pt', 'config.yaml',
                                        'curves.png', 'metrics.jsonl',
                                        'results.json']
+
+
+def baseline_args(data_root, model, *extra):
+    return ['--root', data_root, '--model', model, '--epochs', '2',
+            '--eval-every', '1', '--batch-size', '4000', '--no-progress',
+            '--threads', '1', *extra]
+
+
+@pytest.mark.parametrize('model, flags', [
+    ('simgcl', ['--layers', '2', '--cl-weight', '0.1', '--eps', '0.1']),
+    ('xsimgcl', ['--layers', '2', '--cl-layer', '2']),
+])
+def test_simgcl_models_train_through_the_cli(cli, data_root, model, flags):
+    result = cli.main(baseline_args(data_root, model, *flags))
+    assert result['model'] == model
+    assert result['test']['recall@20'] > 0.03
+    assert set(result['epoch_losses'][-1]) == {'total', 'bpr', 'cl', 'reg'}
+    # The reference code's training settings are this model's defaults.
+    assert result['config']['lr'] == 1e-3
+
+
+def test_ease_candidates_are_selected_on_validation_through_the_cli(
+        cli, data_root, tmp_path):
+    out = str(tmp_path / 'ease')
+    result = cli.main(['--root', data_root, '--model', 'ease',
+                       '--l2-weight', '50,500', '--patience', '5',
+                       '--no-progress', '--threads', '1', '--output', out])
+    valid = [row['valid']['recall@20'] for row in result['history']]
+    assert len(valid) == 2
+    assert result['best_epoch'] == 1 + valid.index(max(valid))
+    assert result['selected'] == {
+        'l2_weight': [50.0, 500.0][result['best_epoch'] - 1]}
+    with open(osp.join(out, 'results.json')) as f:
+        assert json.load(f)['selected'] == result['selected']
+    # A tuned configuration holds one L2 weight.
+    config = tmp_path / 'ease.yaml'
+    config.write_text('model: ease\nl2_weight: 200\n')
+    args = cli.parse_args(['--config', str(config)])
+    assert args.l2_weight == 200.0
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--model', 'ease', '--l2-weight', '0,10'], 'floats'),
+    (['--model', 'simgcl', '--eps', '-0.1'], 'float >= 0'),
+    (['--model', 'xsimgcl', '--cl-layer', '0'], 'positive integer'),
+    (['--model', 'lightgcn', '--eps', '0.1'], 'does not apply'),
+])
+def test_invalid_baseline_flags_give_clear_errors(cli, capsys, flags,
+                                                  message):
+    with pytest.raises((SystemExit, ValueError), match=None) as info:
+        cli.parse_args(flags)
+    text = capsys.readouterr().err if info.type is SystemExit else \
+        str(info.value)
+    assert message in text
+
+
+def test_xsimgcl_cl_layer_beyond_layers_is_a_clear_error(cli, data_root):
+    with pytest.raises(ValueError, match='cl_layer'):
+        cli.main(baseline_args(data_root, 'xsimgcl', '--layers', '2',
+                               '--cl-layer', '3'))

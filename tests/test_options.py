@@ -59,12 +59,18 @@ def test_model_defaults_come_from_the_constructors():
     table = option_table()
     # The constructors' defaults, written once there (hand-copied here).
     assert table['reg_weight'].defaults == {'infodcl': 0.003, 'mf': 1e-4,
-                                            'lightgcn': 1e-4}
+                                            'lightgcn': 1e-4, 'simgcl': 1e-4,
+                                            'xsimgcl': 1e-4}
     assert table['layers'].defaults == {'infodcl': 2, 'mf': 2,
-                                        'lightgcn': 3}
+                                        'lightgcn': 3, 'simgcl': 3,
+                                        'xsimgcl': 3}
     assert table['steps'].defaults == {'infodcl': 200}
     assert table['steps'].param == 'num_steps'
-    assert table['tau'].models == ('infodcl', )
+    assert table['tau'].models == ('infodcl', 'simgcl', 'xsimgcl')
+    assert table['tau'].defaults == {'infodcl': 0.5, 'simgcl': 0.2,
+                                     'xsimgcl': 0.15}
+    assert table['cl_layer'].models == ('xsimgcl', )
+    assert table['l2_weight'].models == ('ease', )
     assert table['negatives'].default('infodcl') == 'full'
     # Training defaults are TrainConfig's; the device no longer drifts.
     assert table['device'].default('mf') == TrainConfig().device == 'cpu'
@@ -185,7 +191,8 @@ def test_file_errors_name_the_file_and_key(tmp_path, text, match):
 
 def test_flag_errors_name_the_flag():
     with pytest.raises(ConfigError, match=r"--tau does not apply to model "
-                       r"'lightgcn' \(it applies to infodcl\)"):
+                       r"'lightgcn' \(it applies to infodcl, simgcl, "
+                       r"xsimgcl\)"):
         resolve([], {'model': 'lightgcn', 'tau': 0.3})
 
 
@@ -257,7 +264,8 @@ def test_models_may_differ_in_valid_values_and_training_defaults(
                        r"gaussian \(got 'salt'\)"):
         resolve([], {'noise': 'salt'})  # InfoDCL's choices.
 
-    assert table['lr'].defaults == {'*': 0.005, 'noisy': 1e-3}
+    assert table['lr'].defaults == {'*': 0.005, 'noisy': 1e-3,
+                                    'simgcl': 1e-3, 'xsimgcl': 1e-3}
     noisy = resolve([], {'model': 'noisy'})
     assert (noisy['lr'], noisy['batch_size']) == (1e-3, 512)
     assert resolve([], {'model': 'noisy', 'lr': 0.1})['lr'] == 0.1

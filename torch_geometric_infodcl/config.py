@@ -36,7 +36,8 @@ class Spec:
     Args:
         kind (str): :obj:`"int"`, :obj:`"float"`, :obj:`"bool"`,
             :obj:`"str"`, :obj:`"path"`, :obj:`"ints"` (a non-empty tuple of
-            distinct ints), :obj:`"strs"` (a list of distinct strings) or
+            distinct ints), :obj:`"floats"` (a float, or a non-empty list of
+            floats: candidates), :obj:`"strs"` (a list of distinct strings) or
             :obj:`"negatives"` (:obj:`"full"`, :obj:`"in_batch"` or a
             positive int).
         low (float, optional): Lower bound (numbers, elements of
@@ -149,6 +150,13 @@ def check_value(spec: Spec, value: Any, name: str) -> Any:
         if len(set(value)) != len(value):
             raise ValueError(f"{name} has duplicates ({value})")
         return tuple(value)
+    if kind == 'floats':
+        if isinstance(value, (list, tuple)):
+            if len(value) == 0:
+                raise TypeError(f"{name} must be a float or a non-empty list "
+                                f"of floats (got {value!r})")
+            return [_check_float(spec, item, name) for item in value]
+        return _check_float(spec, value, name)
     if kind == 'strs':
         return _check_list(spec, value, name)
     if kind == 'negatives':
@@ -172,10 +180,13 @@ def describe(spec: Spec) -> str:
         if spec.high is not None:
             text += f' and < {spec.high_text or spec.high}'
         return text
-    if spec.kind == 'float':
+    if spec.kind in ('float', 'floats'):
         if spec.low is None:
-            return 'a finite float'
-        return f"a float {'>' if spec.strict else '>='} {spec.low:g}"
+            text = 'a finite float'
+        else:
+            text = f"a float {'>' if spec.strict else '>='} {spec.low:g}"
+        return text + (' or comma-separated such floats'
+                       if spec.kind == 'floats' else '')
     if spec.kind == 'ints':
         return 'comma-separated distinct positive integers'
     if spec.kind == 'strs':
@@ -196,6 +207,12 @@ def parse_text(spec: Spec, text: str) -> Any:
         if not (_INT if spec.kind == 'int' else _FLOAT).fullmatch(text):
             raise expected
         value: Any = int(text) if spec.kind == 'int' else float(text)
+    elif spec.kind == 'floats':
+        parts = text.split(',')
+        if not all(_FLOAT.fullmatch(p) for p in parts):
+            raise expected
+        value = [float(p) for p in parts] if len(parts) > 1 else \
+            float(parts[0])
     elif spec.kind == 'ints':
         parts = text.split(',')
         if not all(_INT.fullmatch(p) for p in parts):

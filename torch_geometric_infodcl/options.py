@@ -234,6 +234,9 @@ def hyperparameter_specs() -> Dict[str, Any]:
     from torch_geometric_infodcl.nn.diffusion import DENOISERS, SCHEDULES
     return {
         'dim': Spec('int', low=1),
+        'eps': Spec('float', low=0),
+        'cl_layer': Spec('int', low=1),
+        'l2_weight': Spec('floats', low=0, strict=True),
         'num_layers': Spec('int', low=0),
         'train_layers': Spec('int', low=0),
         'num_steps': Spec('int', low=1),
@@ -493,10 +496,11 @@ def read_config_file(path: str) -> Dict[str, Any]:
     table = option_table()
     for key, value in values.items():
         # YAML 1.1 reads 1e-4 (no dot) as a string.
-        if key in table and table[key].spec.kind == 'float' and isinstance(
-                value, str):
+        if key in table and table[key].spec.kind in ('float', 'floats') \
+                and isinstance(value, str):
             try:
-                values[key] = parse_text(Spec('float'), value.strip())
+                values[key] = parse_text(Spec(table[key].spec.kind),
+                                         value.strip())
             except ValueError:
                 pass  # resolve() names the key and the expected type.
     return values

@@ -59,6 +59,9 @@ def test_state_dict_carries_the_fit():
     torch.testing.assert_close(other.embeddings(edge_index),
                                model.embeddings(edge_index))
     assert str(model) == 'EASE(7, 5, l2_weight=(3))'
+    assert model.selected() == {'l2_weight': 3.0}
+    # By default a grid of candidates, selected by the trainer.
+    assert EASE(7, 5).num_fits > 1
 
 
 @pytest.mark.parametrize('l2_weight, error, match', [
@@ -75,7 +78,7 @@ def test_bad_l2_weight_is_a_clear_error(l2_weight, error, match):
 
 def test_unfitted_bad_index_and_bad_edges_are_clear_errors():
     edge_index, _ = toy_edges()
-    model = EASE(7, 5)
+    model = EASE(7, 5, l2_weight=10.0)
     with pytest.raises(ValueError, match='not fitted'):
         model.embeddings(edge_index)
     with pytest.raises(ValueError, match='index'):

@@ -62,8 +62,9 @@ class EASE(torch.nn.Module):
         num_users (int): The number of users.
         num_items (int): The number of items.
         l2_weight (float or sequence of float, optional): The L2 weight
-            :math:`\lambda > 0`, or a grid of candidates tried in order.
-            (default: :obj:`200.0`)
+            :math:`\lambda > 0`, or candidates tried in order and selected on
+            validation by the trainer. (default: :obj:`EASE_L2_GRID`, nine
+            log-spaced values from 10 to 5000)
 
     Shapes:
         - **input of** :meth:`fit`: (user, item) edges :math:`(2, |E|)`
@@ -74,7 +75,8 @@ class EASE(torch.nn.Module):
     closed_form = True
 
     def __init__(self, num_users: int, num_items: int,
-                 l2_weight: Union[float, Sequence[float]] = 200.0) -> None:
+                 l2_weight: Union[float, Sequence[float]] = EASE_L2_GRID
+                 ) -> None:
         super().__init__()
         self.num_users = check_int(num_users, 'num_users')
         self.num_items = check_int(num_items, 'num_items')

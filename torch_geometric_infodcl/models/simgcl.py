@@ -66,7 +66,10 @@ class SimGCL(torch.nn.Module):
     reference code instead adds :math:`\mu` times the unsquared norms of the
     propagated user and positive rows). The normalised adjacency is built
     once by :meth:`set_graph` and kept as CSR (with its transpose for the
-    backward pass); evaluation uses a clean propagation.
+    backward pass); evaluation uses a clean propagation. The reference
+    code's training settings (Adam, learning rate :obj:`1e-3`, batch
+    :obj:`2048`) are the CLI defaults of this model
+    (:obj:`training_defaults`).
 
     Args:
         num_users (int): The number of users.
@@ -93,6 +96,8 @@ class SimGCL(torch.nn.Module):
         - **output of** :meth:`embeddings`: :math:`(|\mathcal{U}|, d)`,
           :math:`(|\mathcal{I}|, d)`
     """
+    training_defaults = {'lr': 1e-3, 'batch_size': 2048}
+
     def __init__(self, num_users: int, num_items: int, dim: int = 64,
                  num_layers: int = 3, reg_weight: float = 1e-4,
                  cl_weight: float = 0.5, tau: float = 0.2, eps: float = 0.1,
@@ -265,8 +270,8 @@ class XSimGCL(SimGCL):
             (default: :obj:`0.15`)
         eps (float, optional): The noise magnitude :math:`\epsilon`.
             (default: :obj:`0.2`)
-        cl_layer (int, optional): The contrasted layer
-            :math:`l^* \in \{1, \ldots, L\}`. (default: :obj:`1`)
+        cl_layer (int, optional): The contrasted layer :math:`l^*`, from
+            1 to :obj:`num_layers`. (default: :obj:`1`)
         edge_index (torch.Tensor, optional): The (user, item) training edges
             :obj:`[2, E]`; otherwise set later with :meth:`set_graph`.
             (default: :obj:`None`)
