@@ -2,8 +2,9 @@ r"""Everything `tune.py` searches, in one place: the search space of every
 model, the settings it keeps fixed, and the per-dataset training budget of a
 trial.
 
-Keys are the dest names of `examples/train_infodcl.py` (`--baseline-reg` is
-`baseline_reg`), so a tuned configuration is a flat mapping of CLI flags.
+Keys are option names (`torch_geometric_infodcl.options`: the CLI's long
+flags with `-` replaced by `_`, e.g. `--reg-weight` is `reg_weight`), so a
+tuned configuration is a configuration file of the CLI.
 Every model gets the same number of trials (`tune.py --trials`); a trial
 trains with the dataset's budget below, is scored by validation Recall@20
 only, and is pruned early when its validation curve falls below the median
@@ -87,21 +88,21 @@ CONTRAST = dict(cl_weight=Float(0.01, 1.0, log=True), eps=Float(0.05, 0.3),
 STUDIES: Dict[str, StudySpec] = {
     'lightgcn': StudySpec(
         model='lightgcn', fixed=dict(dim=64),
-        space=dict(lr=LR, baseline_reg=L2, layers=LAYERS, batch_size=BATCH)),
+        space=dict(lr=LR, reg_weight=L2, layers=LAYERS, batch_size=BATCH)),
     'simgcl': StudySpec(
         model='simgcl', fixed=dict(dim=64),
-        space=dict(lr=LR, baseline_reg=L2, layers=LAYERS, batch_size=BATCH,
+        space=dict(lr=LR, reg_weight=L2, layers=LAYERS, batch_size=BATCH,
                    **CONTRAST)),
     # Its own study (same budget): one perturbed propagation, contrast of
     # the final embedding with layer 1.
     'xsimgcl': StudySpec(
         model='xsimgcl', fixed=dict(dim=64, cl_layer=1),
-        space=dict(lr=LR, baseline_reg=L2, layers=LAYERS, batch_size=BATCH,
+        space=dict(lr=LR, reg_weight=L2, layers=LAYERS, batch_size=BATCH,
                    **CONTRAST)),
     # One closed-form fit per trial: the L2 weight is its only parameter.
     'ease': StudySpec(
         model='ease', fixed={},
-        space=dict(ease_lambda=Float(10.0, 5000.0, log=True))),
+        space=dict(l2_weight=Float(10.0, 5000.0, log=True))),
     # The graph-contrastive InfoDCL variant joins here as one more entry.
 }
 

@@ -18,30 +18,29 @@ search resumes where it stopped::
 - Search spaces, fixed settings and per-dataset training budgets:
   :obj:`benchmarks/search_spaces.py`.
 - Output: :obj:`<studies>/<dataset>/<model>.db` (the study) and, after every
-  run, :obj:`<configs>/<dataset>/<model>.yaml` (the best configuration: a flat
-  mapping of CLI flags, runnable as
+  run, :obj:`<configs>/<dataset>/<model>.yaml` (the best trial's complete
+  configuration: every option of the model, runnable as
   :obj:`python examples/train_infodcl.py --config FILE`) with
   :obj:`<model>_trials.csv` (every trial) beside it.
 
-Trials run in this process (data loaded once), through the same functions as
-the CLI: :obj:`parse_args`, :obj:`model_kwargs`, :obj:`run_metadata`,
-:obj:`train_config` of :obj:`examples/train_infodcl.py`.
+Trials run in this process (data loaded once), through the same path as the
+CLI: a configuration resolved by :func:`~torch_geometric_infodcl.options.
+resolve` (the same checks and defaults), the model from
+:func:`~torch_geometric_infodcl.experiment.build_experiment`, and
+:class:`~torch_geometric_infodcl.train.Trainer`.
 """
 import argparse
-import contextlib
 import csv
-import importlib.util
 import io
 import json
 import os
 import os.path as osp
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import optuna
 import torch
-import yaml
 from optuna.trial import TrialState
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -50,36 +49,23 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import search_spaces  # noqa: E402
 from common import repo_relative, write_text  # noqa: E402
 
-from torch_geometric_infodcl.experiment import build_model, load_data  # noqa
+from torch_geometric_infodcl.config import TrainConfig  # noqa: E402
+from torch_geometric_infodcl.experiment import (  # noqa: E402
+    build_experiment,
+    load_data,
+)
+from torch_geometric_infodcl.options import (  # noqa: E402
+    format_config,
+    resolve,
+    split_config,
+)
 from torch_geometric_infodcl.train import Trainer  # noqa: E402
 
-CLI_PATH = osp.join(ROOT, 'examples', 'train_infodcl.py')
 MONITOR = 'recall@20'
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-# Keys of a configuration that describe the machine, not the run.
-MACHINE_FLAGS = ('root', 'threads', 'device', 'no_progress')
-
-
-def load_cli() -> Any:
-    spec = importlib.util.spec_from_file_location('train_infodcl_cli',
-                                                  CLI_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def to_argv(config: Dict[str, Any]) -> List[str]:
-    r"""A flat mapping of CLI dest names -> the CLI's argument list."""
-    argv = []
-    for key, value in config.items():
-        flag = '--' + key.replace('_', '-')
-        if isinstance(value, bool):
-            argv += [flag] if value else []
-        elif isinstance(value, (list, tuple)):
-            argv += [flag, ','.join(str(v) for v in value)]
-        else:
-            argv += [flag, str(value)]
-    return argv
+# Options that describe this machine or the display, not the run: given by
+# the tuner's own flags and left out of the exported configuration.
+MACHINE_OPTIONS = ('root', 'threads', 'device', 'progress')
 
 
 def dataset_key(dataset: str) -> str:
@@ -99,16 +85,16 @@ class Tuner:
         for name in ('epochs', 'eval_every', 'patience'):
             if getattr(args, name) is not None:
                 self.budget[name] = getattr(args, name)
-        self.cli = load_cli()
-        self.data, self.raw_dir = load_data(args.dataset, args.root,
-                                            args.raw_dir, args.format)
-        self._metadata: Dict[str, Any] = {}
+        base = self.settings({})
+        self.data, self.raw_dir = load_data(base['dataset'], base['root'],
+                                            base['raw_dir'], base['format'])
         self.check_space()
 
     # Configurations ##########################################################
 
     def run_config(self, params: Dict[str, Any]) -> Dict[str, Any]:
-        r"""The flat configuration (CLI dest names) of a trial."""
+        r"""The options a trial sets (option names, i.e. CLI dest names);
+        every other option takes the model's default."""
         config = dict(dataset=self.args.dataset)
         if self.args.raw_dir is not None:
             config['raw_dir'] = self.args.raw_dir
@@ -119,49 +105,29 @@ class Tuner:
         config.update(params)
         return config
 
-    def parse(self, config: Dict[str, Any]) -> argparse.Namespace:
-        r"""Parses a configuration with the CLI's own parser; its errors
-        become a :class:`ValueError` naming the configuration."""
-        argv = to_argv(config) + [
-            '--root', self.args.root, '--no-progress', '--device',
-            self.args.device]
-        stderr = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(stderr):
-                return self.cli.parse_args(argv)
-        except SystemExit:
-            message = stderr.getvalue().strip().splitlines()
-            raise ValueError(f"the CLI rejects {config}: "
-                             f"{message[-1] if message else 'error'}") \
-                from None
+    def settings(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        r"""The complete, checked configuration of a trial (as the CLI
+        resolves it: a bad key or value is a
+        :class:`~torch_geometric_infodcl.options.ConfigError` naming it)."""
+        machine = dict(root=self.args.root, threads=self.args.threads,
+                       device=self.args.device, progress=False)
+        return resolve([('tune.py', self.run_config(params))], machine)
 
-    def build(self, args: argparse.Namespace) -> torch.nn.Module:
-        metadata = None
-        if args.model == 'infodcl' and args.metadata:
-            key = json.dumps([args.metadata, args.metadata_base, args.dim,
-                              args.top_k, args.seed])
-            if key not in self._metadata:
-                self._metadata[key] = self.cli.run_metadata(
-                    args, self.data, self.raw_dir)
-            metadata = self._metadata[key]
-        from torch_geometric import seed_everything
-        seed_everything(args.seed)
-        return build_model(args.model, self.data, metadata,
-                           **self.cli.model_kwargs(args))
+    def build(self, settings: Dict[str, Any]
+              ) -> Tuple[torch.nn.Module, TrainConfig]:
+        model, _ = build_experiment(settings, self.data, self.raw_dir)
+        return model, TrainConfig(**split_config(settings)['training'])
 
     def check_space(self) -> None:
         r"""Builds the model and training configuration at both ends of every
         range (and every option) of the space with the CLI's and the model's
         own checks, so that an entry outside a parameter's valid range fails
         here, naming it, not in trial 37."""
-        # One entry at a time, the other flags at the model's defaults.
+        # One entry at a time, the other options at the model's defaults.
         for name, dist in self.spec.space.items():
             for value in dist.extremes():
-                config = self.run_config({name: value})
                 try:
-                    args = self.parse(config)
-                    self.build(args)
-                    self.cli.train_config(args)
+                    self.build(self.settings({name: value}))
                 except (ValueError, TypeError) as e:
                     raise ValueError(
                         f"search space of '{self.args.model}': {name} = "
@@ -247,8 +213,7 @@ class Tuner:
     def objective(self, trial: optuna.Trial) -> float:
         params = {name: dist.suggest(trial, name)
                   for name, dist in self.spec.space.items()}
-        args = self.parse(self.run_config(params))
-        model = self.build(args)
+        model, config = self.build(self.settings(params))
         trainer: List[Trainer] = []
 
         def on_evaluate(epoch, user_emb, item_emb):
@@ -259,7 +224,7 @@ class Tuner:
                 raise optuna.TrialPruned(f'validation {MONITOR} {value:.4f} '
                                          f'at epoch {epoch}')
 
-        trainer.append(Trainer(model, self.data, self.cli.train_config(args),
+        trainer.append(Trainer(model, self.data, config,
                                on_evaluate=on_evaluate))
         try:
             result = trainer[0].fit()
@@ -326,10 +291,12 @@ class Tuner:
     def config_text(self, study: optuna.Study,
                     trials: List[optuna.trial.FrozenTrial]) -> str:
         best = study.best_trial
-        config = self.run_config(best.params)
+        config = {name: value
+                  for name, value in self.settings(best.params).items()
+                  if name not in MACHINE_OPTIONS}
         if osp.isdir(config['dataset']):
             config['dataset'] = repo_relative(config['dataset'])
-        if 'raw_dir' in config:
+        if config['raw_dir'] is not None:
             config['raw_dir'] = repo_relative(config['raw_dir'])
         states = {state: sum(t.state == state for t in trials)
                   for state in COUNTED}
@@ -343,8 +310,9 @@ class Tuner:
             f"# Chosen on validation {MONITOR} only. Paths are relative to "
             f"the repository root; run from there:\n"
             f"#   python examples/train_infodcl.py --config "
-            f"benchmarks/configs/{self.key}/{self.args.model}.yaml\n")
-        return header + yaml.safe_dump(config, sort_keys=False)
+            f"benchmarks/configs/{self.key}/{self.args.model}.yaml "
+            f"--output <folder>\n")
+        return header + format_config(config)
 
     def trial_table(self, trials: List[optuna.trial.FrozenTrial]) -> str:
         params = sorted(self.spec.space)

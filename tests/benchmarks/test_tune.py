@@ -20,6 +20,14 @@ def tune():
     return module
 
 
+def cli():
+    spec = importlib.util.spec_from_file_location(
+        'train_infodcl', osp.join(ROOT, 'examples', 'train_infodcl.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope='module')
 def folder(tmp_path_factory):
     r"""60 users in 4 clusters of 30 items; each user holds 8 train, 2
@@ -72,7 +80,7 @@ def test_study_runs_resumes_to_the_budget_and_exports(tune, folder,
     configs = tmp_path / 'configs' / key
     rows = read_trials(configs / 'lightgcn_trials.csv')
     assert [int(r['trial']) for r in rows] == [0, 1, 2, 3, 4]
-    assert set(rows[0]) >= {'lr', 'baseline_reg', 'layers', 'batch_size',
+    assert set(rows[0]) >= {'lr', 'reg_weight', 'layers', 'batch_size',
                             'valid_recall@20'}
     text = (configs / 'lightgcn.yaml').read_text()
     config = yaml.safe_load(text)
@@ -83,10 +91,12 @@ def test_study_runs_resumes_to_the_budget_and_exports(tune, folder,
         4, 2, 2)
     assert not osp.isabs(config['dataset'])
     assert not any('test' in key for key in config)
-    # The configuration is a set of CLI flags: the CLI parses it as is.
-    args = tune.load_cli().parse_args(tune.to_argv(config))
-    assert (args.model, args.layers, args.batch_size) == (
-        'lightgcn', best.params['layers'], best.params['batch_size'])
+    assert 'root' not in config and 'threads' not in config
+    # The configuration is a configuration file of the CLI.
+    args = cli().parse_args(['--config', str(configs / 'lightgcn.yaml')])
+    assert (args.model, args.layers, args.batch_size, args.reg_weight) == (
+        'lightgcn', best.params['layers'], best.params['batch_size'],
+        best.params['reg_weight'])
     # The objective is the trial's best validation Recall@20.
     assert best.value == best.user_attrs['valid']['recall@20']
 
@@ -100,7 +110,7 @@ def test_a_study_file_of_another_model_or_space_is_refused(tune, folder,
         tune.main(argv(folder, tmp_path, 'lightgcn', 1))
     # Same model, another search space.
     spec = tune.search_spaces.StudySpec(
-        'ease', {}, dict(ease_lambda=tune.search_spaces.Float(1.0, 10.0)))
+        'ease', {}, dict(l2_weight=tune.search_spaces.Float(1.0, 10.0)))
     with pytest.raises(ValueError, match='search_space'):
         tune.main(argv(folder, tmp_path, 'ease', 2), spec=spec)
     # Another training budget.
@@ -144,14 +154,14 @@ def test_an_interrupted_trial_is_closed_and_not_counted(tune, folder,
 @pytest.mark.parametrize('space, match', [
     (dict(layers=('Choice', (1, -1))), 'layers = -1'),
     (dict(tau=('Float', 0.0, 0.5)), 'tau = 0.0'),
-    (dict(ease_lambda=('Float', -5.0, 10.0)), 'ease_lambda = -5.0'),
+    (dict(l2_weight=('Float', -5.0, 10.0)), 'l2_weight = -5.0'),
 ])
 def test_space_entries_outside_the_valid_range_fail_at_start(
         tune, folder, tmp_path, space, match):
     ss = tune.search_spaces
     (name, (kind, *bounds)), = space.items()
     dist = ss.Choice(bounds[0]) if kind == 'Choice' else ss.Float(*bounds)
-    model = 'ease' if name == 'ease_lambda' else 'simgcl'
+    model = 'ease' if name == 'l2_weight' else 'simgcl'
     spec = ss.StudySpec(model, dict(ss.STUDIES[model].fixed),
                         dict(ss.STUDIES[model].space, **{name: dist}))
     with pytest.raises(ValueError, match=match):

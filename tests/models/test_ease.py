@@ -39,12 +39,13 @@ def test_fit_matches_the_dense_closed_form_and_has_zero_diagonal():
 def test_grid_candidates_and_duplicates_count_once():
     edge_index, x = toy_edges(seed=1)
     doubled = torch.cat([edge_index, edge_index[:, :4]], dim=1)
-    model = EASE(7, 5, l2_weight=[1.0, 30.0])
+    model = EASE(7, 5, l2_weight=[1.0, 30.1])
     assert model.num_fits == 2
     model.fit(doubled, 1)
-    np.testing.assert_allclose(model.item_weight.numpy(), numpy_ease(x, 30.0),
+    assert model.selected() == {'l2_weight': 30.1}
+    np.testing.assert_allclose(model.item_weight.numpy(), numpy_ease(x, 30.1),
                                rtol=1e-5, atol=1e-6)
-    assert float(model.l2_weight) == 30.0
+    assert float(model.l2_weight) == 30.1
     model.fit(doubled, 0)
     np.testing.assert_allclose(model.item_weight.numpy(), numpy_ease(x, 1.0),
                                rtol=1e-5, atol=1e-6)

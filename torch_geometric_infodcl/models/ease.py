@@ -85,7 +85,8 @@ class EASE(torch.nn.Module):
         # the best fit is kept and restored like the best epoch of a model.
         self.register_buffer('item_weight', torch.zeros(num_items,
                                                         num_items))
-        self.register_buffer('l2_weight', torch.tensor(float('nan')))
+        self.register_buffer('l2_weight', torch.tensor(float('nan'),
+                                                        dtype=torch.float64))
         self._gram: Optional[Tuple[Tensor, int, Tensor]] = None
 
     @property
