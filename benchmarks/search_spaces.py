@@ -103,7 +103,19 @@ STUDIES: Dict[str, StudySpec] = {
     'ease': StudySpec(
         model='ease', fixed={},
         space=dict(l2_weight=Float(10.0, 5000.0, log=True))),
-    # The graph-contrastive InfoDCL variant joins here as one more entry.
+    # InfoDCL trained with the graph: PSNet noise on the propagated
+    # embeddings (relative magnitude eps), the cosine softmax as the
+    # recommendation loss; whether the denoiser and a second noisy view pay
+    # off is searched too.
+    'graph-infodcl': StudySpec(
+        model='graph-infodcl',
+        fixed=dict(dim=64, noise='psnet', rec_loss='softmax', skip_ego=True,
+                   negatives='full'),
+        space=dict(lr=LR, reg_weight=L2, layers=LAYERS, batch_size=BATCH,
+                   cl_weight=Float(0.01, 1.0, log=True),
+                   eps=Float(0.1, 1.0), tau=Float(0.1, 0.5),
+                   rec_tau=Float(0.1, 0.5), denoise=Choice((True, False)),
+                   num_views=Choice((1, 2)))),
 }
 
 # Per-dataset overrides of a study's space: ML-1M's full-graph propagation

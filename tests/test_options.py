@@ -60,15 +60,17 @@ def test_model_defaults_come_from_the_constructors():
     # The constructors' defaults, written once there (hand-copied here).
     assert table['reg_weight'].defaults == {'infodcl': 0.003, 'mf': 1e-4,
                                             'lightgcn': 1e-4, 'simgcl': 1e-4,
-                                            'xsimgcl': 1e-4}
+                                            'xsimgcl': 1e-4,
+                                            'graph-infodcl': 1e-4}
     assert table['layers'].defaults == {'infodcl': 2, 'mf': 2,
                                         'lightgcn': 3, 'simgcl': 3,
-                                        'xsimgcl': 3}
+                                        'xsimgcl': 3, 'graph-infodcl': 3}
     assert table['steps'].defaults == {'infodcl': 200}
     assert table['steps'].param == 'num_steps'
-    assert table['tau'].models == ('infodcl', 'simgcl', 'xsimgcl')
+    assert table['tau'].models == ('infodcl', 'graph-infodcl', 'simgcl',
+                                   'xsimgcl')
     assert table['tau'].defaults == {'infodcl': 0.5, 'simgcl': 0.2,
-                                     'xsimgcl': 0.15}
+                                     'xsimgcl': 0.15, 'graph-infodcl': 0.5}
     assert table['cl_layer'].models == ('xsimgcl', )
     assert table['l2_weight'].models == ('ease', )
     assert table['negatives'].default('infodcl') == 'full'
@@ -191,7 +193,7 @@ def test_file_errors_name_the_file_and_key(tmp_path, text, match):
 
 def test_flag_errors_name_the_flag():
     with pytest.raises(ConfigError, match=r"--tau does not apply to model "
-                       r"'lightgcn' \(it applies to infodcl, simgcl, "
+                       r"'lightgcn' \(it applies to infodcl, graph-infodcl, simgcl, "
                        r"xsimgcl\)"):
         resolve([], {'model': 'lightgcn', 'tau': 0.3})
 
@@ -255,7 +257,8 @@ def test_models_may_differ_in_valid_values_and_training_defaults(
         monkeypatch):
     monkeypatch.setitem(models.MODELS, 'noisy', Noisy)
     table = option_table()
-    assert table['noise'].defaults == {'infodcl': 'psnet', 'noisy': 'uniform'}
+    assert table['noise'].defaults == {'infodcl': 'psnet', 'graph-infodcl': 'psnet',
+                                       'noisy': 'uniform'}
     assert table['noise'].spec == Spec('str')  # The command line's.
     assert table['noise'].spec_for('infodcl').choices == ('psnet',
                                                           'gaussian')
@@ -265,7 +268,8 @@ def test_models_may_differ_in_valid_values_and_training_defaults(
         resolve([], {'noise': 'salt'})  # InfoDCL's choices.
 
     assert table['lr'].defaults == {'*': 0.005, 'noisy': 1e-3,
-                                    'simgcl': 1e-3, 'xsimgcl': 1e-3}
+                                    'simgcl': 1e-3, 'xsimgcl': 1e-3,
+                                    'graph-infodcl': 1e-3}
     noisy = resolve([], {'model': 'noisy'})
     assert (noisy['lr'], noisy['batch_size']) == (1e-3, 512)
     assert resolve([], {'model': 'noisy', 'lr': 0.1})['lr'] == 0.1

@@ -231,6 +231,13 @@ def hyperparameter_specs() -> Dict[str, Any]:
         NOISE_KINDS,
         InfoDCL,
     )
+    from torch_geometric_infodcl.models.graph_infodcl import (
+        NOISE_KINDS as GRAPH_NOISE_KINDS,
+    )
+    from torch_geometric_infodcl.models.graph_infodcl import (
+        REC_LOSSES,
+        GraphInfoDCL,
+    )
     from torch_geometric_infodcl.nn.diffusion import DENOISERS, SCHEDULES
     return {
         'dim': Spec('int', low=1),
@@ -247,7 +254,12 @@ def hyperparameter_specs() -> Dict[str, Any]:
         'schedule': Spec('str', choices=SCHEDULES),
         'denoiser': Spec('str', choices=DENOISERS),
         'balance': Spec('str', choices=BALANCE_FORMS),
-        'noise': {InfoDCL: Spec('str', choices=NOISE_KINDS)},
+        'noise': {InfoDCL: Spec('str', choices=NOISE_KINDS),
+                  GraphInfoDCL: Spec('str', choices=GRAPH_NOISE_KINDS)},
+        'rec_tau': Spec('float', low=0, strict=True),
+        'rec_loss': Spec('str', choices=REC_LOSSES),
+        'num_views': Spec('int', low=1, high=3),
+        'psnet_layers': Spec('int', low=1),
     }
 
 
