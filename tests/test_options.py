@@ -80,7 +80,7 @@ def test_model_defaults_come_from_the_constructors():
     assert table['ks'].default('mf') == [10, 20, 50]
     # Metadata options apply to models that take metadata only.
     assert table['top_k'].defaults == {'*': 20}
-    assert table['top_k'].models == ('infodcl', )
+    assert table['top_k'].models == ('infodcl', 'graph-infodcl')
     assert table['metadata'].default('infodcl') == ['social', 'knowledge']
     # Help texts are the docstrings' descriptions.
     assert table['tau'].help == 'InfoNCE temperature.'
