@@ -203,10 +203,23 @@ class Tuner:
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
 
     @staticmethod
+    def counted_trials(study: optuna.Study) -> List[optuna.trial.FrozenTrial]:
+        r"""The trials that count towards the budget, in the order run."""
+        return sorted((t for t in study.get_trials(deepcopy=False,
+                                                   states=COUNTED)
+                       if not t.user_attrs.get('interrupted')),
+                      key=lambda t: t.number)
+
+    @staticmethod
     def counted(study: optuna.Study) -> int:
-        return sum(1 for t in study.get_trials(deepcopy=False,
-                                               states=COUNTED)
-                   if not t.user_attrs.get('interrupted'))
+        return len(Tuner.counted_trials(study))
+
+    def budget_trials(self, study: optuna.Study
+                      ) -> List[optuna.trial.FrozenTrial]:
+        r"""The first :obj:`--trials` counted trials: what a study with this
+        budget has seen, also when the file holds more (so every model can
+        be compared at one budget)."""
+        return self.counted_trials(study)[:self.args.trials]
 
     # Trials ##################################################################
 
@@ -277,20 +290,21 @@ class Tuner:
         trials = study.get_trials(deepcopy=False)
         write_text(osp.join(folder, f'{self.args.model}_trials.csv'),
                      self.trial_table(trials))
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        budget = self.budget_trials(study)
+        complete = [t for t in budget if t.state == TrialState.COMPLETE]
         if not complete:
             print('no completed trial: no configuration exported',
                   flush=True)
             return
+        best = max(complete, key=lambda t: t.value)
         path = osp.join(folder, f'{self.args.model}.yaml')
-        write_text(path, self.config_text(study, trials))
-        print(f'wrote {path} (best validation {MONITOR} '
-              f'{study.best_value:.4f}, trial {study.best_trial.number})',
+        write_text(path, self.config_text(best, budget))
+        print(f'wrote {path} (best validation {MONITOR} {best.value:.4f} '
+              f'of the first {len(budget)} trials, trial {best.number})',
               flush=True)
 
-    def config_text(self, study: optuna.Study,
+    def config_text(self, best: optuna.trial.FrozenTrial,
                     trials: List[optuna.trial.FrozenTrial]) -> str:
-        best = study.best_trial
         config = {name: value
                   for name, value in self.settings(best.params).items()
                   if name not in MACHINE_OPTIONS}
@@ -301,7 +315,8 @@ class Tuner:
         states = {state: sum(t.state == state for t in trials)
                   for state in COUNTED}
         header = (
-            f"# Best of {len(trials)} trials of benchmarks/tune.py "
+            f"# Best of the first {len(trials)} trials of "
+            f"benchmarks/tune.py "
             f"({states[TrialState.COMPLETE]} complete, "
             f"{states[TrialState.PRUNED]} pruned, "
             f"{states[TrialState.FAIL]} failed): trial {best.number}, "
@@ -350,7 +365,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    choices=sorted(search_spaces.STUDIES))
     p.add_argument('--trials', type=int, required=True,
                    help='total trials of the study (complete + pruned + '
-                   'failed), the same for every model')
+                   'failed), the same for every model; a study file holding '
+                   'more exports the best of its first N')
     p.add_argument('--seed', type=int, default=2024,
                    help='training seed of every trial; the sampler seed is '
                    'this plus the number of trials already run')

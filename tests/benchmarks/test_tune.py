@@ -101,6 +101,26 @@ def test_study_runs_resumes_to_the_budget_and_exports(tune, folder,
     assert best.value == best.user_attrs['valid']['recall@20']
 
 
+def test_a_smaller_budget_exports_the_best_of_the_first_trials(
+        tune, folder, tmp_path):
+    study = tune.main(argv(folder, tmp_path, 'lightgcn', 5))
+    done = sorted((t for t in study.trials if t.value is not None),
+                  key=lambda t: t.number)
+    assert len(study.trials) == 5
+    # The same file read with a budget of 3 runs nothing and exports the
+    # best of trials 0..2 only, whatever trials 3 and 4 reached.
+    again = tune.main(argv(folder, tmp_path, 'lightgcn', 3))
+    assert len(again.trials) == 5
+    first = [t for t in done if t.number < 3 and
+             t.state == optuna.trial.TrialState.COMPLETE]
+    best = max(first, key=lambda t: t.value)
+    text = (tmp_path / 'configs' / osp.basename(folder) /
+            'lightgcn.yaml').read_text()
+    assert text.startswith('# Best of the first 3 trials')
+    assert f'trial {best.number},' in text
+    assert yaml.safe_load(text)['lr'] == best.params['lr']
+
+
 def test_a_study_file_of_another_model_or_space_is_refused(tune, folder,
                                                           tmp_path):
     tune.main(argv(folder, tmp_path, 'ease', 1))
