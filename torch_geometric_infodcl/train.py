@@ -33,10 +33,7 @@ from torch_geometric_infodcl.checkpoint import (
     state_dict_copy,
 )
 from torch_geometric_infodcl.config import TrainConfig
-from torch_geometric_infodcl.data.sampling import (
-    NegativeSampler,
-    check_bipartite_edge_index,
-)
+from torch_geometric_infodcl.data.sampling import NegativeSampler
 from torch_geometric_infodcl.metrics import full_rank_metrics
 from torch_geometric_infodcl.models.protocol import (
     ClosedFormModel,
@@ -49,6 +46,7 @@ from torch_geometric_infodcl.run_folder import (
     METRICS_FILE,
     RunFolder,
 )
+from torch_geometric_infodcl.utils.checks import check_edge_index
 
 __all__ = ['Trainer', 'TrainConfig', 'SelectionState', 'TrainState']
 
@@ -183,7 +181,7 @@ def _edge_tensor(store: Any, name: str, num_users: int,
     if edge_index is None:
         raise ValueError(f"'data' has no {name} on its ('user', *, 'item') "
                          f"edges")
-    check_bipartite_edge_index(edge_index, num_users, num_items, name)
+    check_edge_index(edge_index, num_users, num_items, name)
     if edge_index.size(1) == 0:
         raise ValueError(f"'data' {name} is empty")
     return edge_index.long()

@@ -49,11 +49,6 @@ def check_batch(batch: TrainBatch, num_users: int, num_items: int) -> None:
                   f'num_{kind}s is {bound}')
 
 
-#: The name :obj:`Trainer` imports; the check itself lives in
-#: :func:`torch_geometric_infodcl.utils.checks.check_edge_index`.
-check_bipartite_edge_index = check_edge_index
-
-
 class NegativeSampler:
     r"""Vectorised uniform negative sampling for BPR-style training, as used
     by `"InfoDCL: Informative Noise Enhanced Diffusion Based Contrastive
