@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 
 import common
+from torch_geometric_infodcl.checkpoint import atomic_write
 from torch_geometric_infodcl.data import NegativeSampler
 from torch_geometric_infodcl.datasets.preprocess import split_per_user
 from torch_geometric_infodcl.datasets.synthetic import generate_synthetic
@@ -331,13 +332,9 @@ def plot_scaling(scaling: Dict, path: str) -> None:
         ax.grid(True, which='both', alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    # Atomic: written beside the target, then moved over it.
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = osp.join(folder, f'.{osp.basename(path)}.tmp.png')
-    fig.savefig(tmp, dpi=120)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    atomic_write(path, lambda f: fig.savefig(f, dpi=120, format='png'))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def slope_text(slope: Optional[float]) -> str:

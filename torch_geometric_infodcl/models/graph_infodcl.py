@@ -6,6 +6,7 @@ from torch import Tensor
 from torch.nn import Embedding, ModuleDict
 
 from torch_geometric_infodcl.data.sampling import TrainBatch, check_batch
+from torch_geometric_infodcl.models.infodcl import check_item_metadata
 from torch_geometric_infodcl.nn.diffusion import DENOISERS, DiffusionDenoiser
 from torch_geometric_infodcl.nn.lightgcn_inference import LightGCNInference
 from torch_geometric_infodcl.nn.losses import (
@@ -19,6 +20,7 @@ from torch_geometric_infodcl.nn.psnet import PSNetNoise
 from torch_geometric_infodcl.utils.checks import (
     check_edge_index,
     check_float,
+    check_floating,
     check_int,
 )
 
@@ -43,16 +45,8 @@ def _concat_metadata(metadata: MetadataArg, num_items: int) -> Optional[Tensor]:
     if not channels:
         return None
     for name, meta in channels.items():
-        if not isinstance(meta, Tensor) or meta.dim() != 2 or \
-                not meta.is_floating_point():
-            raise ValueError(f"metadata channel '{name}' must be a 2-D "
-                             f"floating-point tensor [num_items, d] (got "
-                             f"{getattr(meta, 'shape', type(meta))})")
-        if meta.size(0) != num_items:
-            raise ValueError(f"metadata channel '{name}' has {meta.size(0)} "
-                             f"rows but there are {num_items} items")
-        if not bool(torch.isfinite(meta).all()):
-            raise ValueError(f"metadata channel '{name}' holds NaN or inf")
+        check_item_metadata(meta, name, num_items)
+        check_floating(meta, f'metadata[{name}]')
     return torch.cat([m.detach().to(torch.get_default_dtype())
                       for m in channels.values()], dim=1)
 

@@ -46,6 +46,18 @@ def _as_channel_dict(metadata: MetadataArg) -> Dict[str, Optional[Tensor]]:
     return channels
 
 
+def check_item_metadata(meta: Tensor, name: str, num_items: int) -> int:
+    r"""Checks that the metadata channel :obj:`name` is a finite
+    :obj:`[num_items, d]` tensor and returns :obj:`d`."""
+    label = f'metadata[{name}]'
+    check_tensor(meta, label, ndim=2)
+    if meta.size(0) != num_items:
+        raise ValueError(f"Metadata of channel '{name}' has {meta.size(0)} "
+                         f"rows but there are {num_items} items")
+    check_finite(meta, label)
+    return meta.size(1)
+
+
 class InfoDCL(torch.nn.Module):
     r"""The InfoDCL recommender from the `"InfoDCL: Informative Noise Enhanced
     Diffusion Based Contrastive Learning"
@@ -224,14 +236,7 @@ class InfoDCL(torch.nn.Module):
         self.reset_parameters()
 
     def _check_metadata(self, name: str, meta: Tensor) -> int:
-        label = f'metadata[{name}]'
-        check_tensor(meta, label, ndim=2)
-        if meta.size(0) != self.num_items:
-            raise ValueError(f"Metadata of channel '{name}' has "
-                             f"{meta.size(0)} rows but there are "
-                             f"{self.num_items} items")
-        check_finite(meta, label)
-        return meta.size(1)
+        return check_item_metadata(meta, name, self.num_items)
 
     def reset_parameters(self):
         r"""Resets all learnable parameters of the module."""
