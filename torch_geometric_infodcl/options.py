@@ -260,6 +260,7 @@ def hyperparameter_specs() -> Dict[str, Any]:
         'rec_loss': Spec('str', choices=REC_LOSSES),
         'num_views': Spec('int', low=1, high=3),
         'psnet_layers': Spec('int', low=1),
+        'cl_nodes': Spec('int', low=1, optional=True),
     }
 
 

@@ -35,18 +35,19 @@ def tiny_metadata(seed=0):
 def make_model(**kwargs):
     seed_everything(0)
     kwargs.setdefault('metadata', tiny_metadata())
-    kwargs.setdefault('num_views', 2)  # the two-view (SimGCL) form
     kwargs.setdefault('edge_index', tiny_graph())
+    # The contrast is on in these tests (the default trains without it).
+    kwargs.setdefault('cl_weight', 0.5)
+    kwargs.setdefault('denoise', True)
+    kwargs.setdefault('num_views', 2)
     return GraphInfoDCL(NUM_USERS, NUM_ITEMS, dim=DIM, **kwargs)
 
 
 def draws(model, batch, seed=3):
     g = torch.Generator().manual_seed(seed)
-    n_u, n_i = batch.user.unique().numel(), batch.pos_item.unique().numel()
+    n = batch.user.unique().numel() + batch.pos_item.unique().numel()
     sample = torch.rand if model.noise == 'uniform' else torch.randn
-    views = model.num_views
-    return {'user': sample(views, n_u, DIM, generator=g),
-            'item': sample(views, n_i, DIM, generator=g)}
+    return sample(model.num_views, n, DIM, generator=g)
 
 
 # Hand-written references ####################################################
@@ -97,16 +98,17 @@ def reference_user_metadata(metadata, edge_index):
     return torch.stack(rows)
 
 
-def reference_directions(model, h, side, ids, raw):
+def reference_directions(model, h, users, items, raw):
     if model.noise == 'uniform':
         return torch.sign(h) * raw / raw.norm(dim=-1, keepdim=True)
     if model.noise == 'gaussian':
         return raw / raw.norm(dim=-1, keepdim=True)
-    meta = (torch.cat(list(tiny_metadata().values()), 1) if side == 'item'
-            else reference_user_metadata(tiny_metadata(), tiny_graph()))
+    # One PSNet call over the users' and the items' rows of every view.
+    meta = torch.cat([
+        reference_user_metadata(tiny_metadata(), tiny_graph())[users],
+        torch.cat(list(tiny_metadata().values()), 1)[items]])
     views = raw.size(0)
-    out = model.psnets[side](raw.reshape(-1, DIM),
-                             meta[ids].repeat(views, 1))
+    out = model.psnet(raw.reshape(-1, DIM), meta.repeat(views, 1))
     out = out.view(views, -1, DIM)
     return out / out.norm(dim=-1, keepdim=True)
 
@@ -123,19 +125,20 @@ def reference_loss(model, batch, noise):
         pos = (u * item[batch.pos_item]).sum(-1)
         neg = (u * item[batch.neg_item]).sum(-1)
         rec = -F.logsigmoid(pos - neg).mean()
-    cl = denoise = torch.zeros(())
-    for side, table, ids in (('user', user, batch.user.unique()),
-                             ('item', item, batch.pos_item.unique())):
-        h = table[ids]
-        z = h + model.eps * h.norm(dim=-1, keepdim=True) * \
-            reference_directions(model, h, side, ids, noise[side])
-        if model.denoise:
-            v = reference_denoiser(model.denoisers[side], z)
-            denoise = denoise + 0.5 * ((v - h)**2).mean()
-        else:
-            v = z
-        other = v[1] if model.num_views == 2 else h
-        cl = cl + reference_info_nce(v[0], other, model.tau)
+    users, items = batch.user.unique(), batch.pos_item.unique()
+    h = torch.cat([user[users], item[items]])
+    z = h + model.eps * h.norm(dim=-1, keepdim=True) * \
+        reference_directions(model, h, users, items, noise)
+    denoise = torch.zeros(())
+    if model.denoise:
+        v = reference_denoiser(model.denoiser, z)
+        denoise = ((v - h)**2).mean()
+    else:
+        v = z
+    other = v[1] if model.num_views == 2 else h
+    n_u = users.numel()
+    cl = (reference_info_nce(v[0, :n_u], other[:n_u], model.tau) +
+          reference_info_nce(v[0, n_u:], other[n_u:], model.tau))
     reg = 0.5 * (model.user_emb.weight[batch.user].pow(2).sum() +
                  model.item_emb.weight[batch.pos_item].pow(2).sum()) / 5
     total = (rec + model.cl_weight * cl + model.denoise_weight * denoise +
@@ -165,7 +168,7 @@ def test_loss_matches_hand_written_reference(noise, denoise, rec_loss,
     for name, value in ref_terms.items():
         assert torch.allclose(terms[name], value, atol=1e-5), name
     assert torch.allclose(total, ref_total, atol=1e-5)
-    assert float(terms['denoise']) > 0 if denoise else \
+    assert float(terms['denoise'].detach()) > 0 if denoise else \
         float(terms['denoise']) == 0
 
 
@@ -183,9 +186,9 @@ def test_user_metadata_is_the_mean_over_training_items():
 def test_every_perturbation_has_magnitude_eps_times_the_norm(noise):
     model = make_model(noise=noise, eps=0.17)
     h = torch.randn(6, DIM)
-    ids = torch.arange(6) % NUM_ITEMS
-    raw = draws(model, TrainBatch(ids, ids, ids))['item'][:, :6]
-    z = model.perturb(h, 'item', ids, raw)
+    meta = torch.randn(6, sum(META_DIMS))
+    raw = (torch.rand if noise == 'uniform' else torch.randn)(2, 6, DIM)
+    z = model.perturb(h, meta, raw)
     assert z.shape == (2, 6, DIM)
     expected = 0.17 * h.norm(dim=-1).expand(2, 6)
     assert torch.allclose((z - h).norm(dim=-1), expected, atol=1e-6)
@@ -208,18 +211,27 @@ def test_noise_switch_changes_only_the_contrastive_term():
 
 def test_psnet_noise_depends_on_the_metadata():
     h = torch.randn(4, DIM)
-    ids = torch.tensor([0, 2, 3, 6])
+    meta = torch.randn(4, sum(META_DIMS))
     raw = torch.randn(2, 4, DIM)
     model = make_model()
     model.eval()
-    z = model.perturb(h, 'item', ids, raw)
-    model.item_metadata.mul_(-3.0)
-    assert not torch.allclose(model.perturb(h, 'item', ids, raw), z)
+    z = model.perturb(h, meta, raw)
+    assert not torch.allclose(model.perturb(h, -3 * meta, raw), z)
     # Gaussian noise ignores the metadata altogether.
     gaussian = make_model(noise='gaussian')
-    z = gaussian.perturb(h, 'item', ids, raw)
-    gaussian.item_metadata.mul_(-3.0)
-    assert torch.equal(gaussian.perturb(h, 'item', ids, raw), z)
+    assert torch.equal(gaussian.perturb(h, meta, raw),
+                       gaussian.perturb(h, -3 * meta, raw))
+
+
+def test_node_metadata_stacks_users_then_items():
+    model = make_model()
+    users, items = torch.tensor([1, 4]), torch.tensor([0, 6, 2])
+    expected = torch.cat([
+        reference_user_metadata(tiny_metadata(), tiny_graph())[users],
+        torch.cat(list(tiny_metadata().values()), 1)[items]])
+    assert torch.allclose(model.node_metadata(users, items), expected,
+                          atol=1e-6)
+    assert make_model(metadata=None).node_metadata(users, items) is None
 
 
 def test_denoise_switch_only_adds_the_denoiser():
@@ -229,26 +241,32 @@ def test_denoise_switch_only_adds_the_denoiser():
     on.eval()
     off.eval()
     h = torch.randn(3, DIM)
-    ids = torch.tensor([0, 1, 2])
+    meta = torch.randn(3, sum(META_DIMS))
     raw = torch.randn(2, 3, DIM)
-    z = off.perturb(h, 'user', ids, raw)
-    assert torch.equal(off.views(h, 'user', ids, raw)[0], z)
-    assert torch.allclose(on.views(h, 'user', ids, raw)[0],
-                          reference_denoiser(on.denoisers['user'], z),
-                          atol=1e-6)
-    assert len(off.denoisers) == 0 and len(on.denoisers) == 2
+    z = off.perturb(h, meta, raw)
+    assert torch.equal(off.views(h, meta, raw)[0], z)
+    assert torch.allclose(on.views(h, meta, raw)[0],
+                          reference_denoiser(on.denoiser, z), atol=1e-6)
+    assert off.denoiser is None and on.denoiser is not None
     t_on, t_off = on.loss(batch, draws(on, batch))[1], \
         off.loss(batch, draws(off, batch))[1]
     assert torch.equal(t_on['rec'], t_off['rec'])
     assert float(t_off['denoise']) == 0 and float(t_on['denoise']) > 0
 
 
-def test_contrast_off_skips_views():
+def test_contrast_off_skips_views_and_builds_no_noise_modules():
     model = make_model(cl_weight=0.0)
+    assert model.psnet is None and model.denoiser is None
     total, terms = model.loss(tiny_batch())
     assert float(terms['cl']) == 0 and float(terms['denoise']) == 0
     assert torch.allclose(total, terms['rec'] + model.reg_weight *
                           terms['reg'])
+    # The default: no contrast, only the tables are learnable.
+    default = GraphInfoDCL(NUM_USERS, NUM_ITEMS, dim=DIM,
+                           edge_index=tiny_graph())
+    assert default.cl_weight == 0.0
+    assert sum(p.numel() for p in default.parameters()) == \
+        (NUM_USERS + NUM_ITEMS) * DIM
 
 
 @pytest.mark.parametrize('noise', ['psnet', 'gaussian', 'uniform'])
@@ -263,10 +281,11 @@ def test_gradients_are_finite_and_reach_the_parameters(noise, denoise):
         assert param.grad is not None, name
         assert bool(torch.isfinite(param.grad).all()), name
     # The contrast reaches the noise generator and the denoiser.
-    for module in list(model.psnets.values()) + list(
-            model.denoisers.values()):
-        assert any(float(p.grad.abs().sum()) > 0
-                   for p in module.parameters())
+    for module in (model.psnet, model.denoiser):
+        if module is not None:
+            assert any(float(p.grad.abs().sum()) > 0
+                       for p in module.parameters())
+    assert (model.psnet is not None) == (noise == 'psnet')
 
 
 def test_embeddings_are_the_clean_deterministic_propagation():
@@ -302,14 +321,43 @@ def test_state_dict_round_trip_and_repr():
     assert 'edge_index' not in model.state_dict()
     assert 'user_metadata' not in model.state_dict()
     assert str(model) == ('GraphInfoDCL(5, 7, dim=4, num_layers=3, '
-                          'noise=psnet, denoise=True, rec_loss=softmax)')
+                          'rec_loss=softmax, cl_weight=0.5, noise=psnet, '
+                          'denoise=True)')
 
 
 def test_without_metadata_psnet_runs_unconditioned():
     model = make_model(metadata=None)
-    assert model.psnets['user'].metadata_proj is None
+    assert model.psnet.metadata_proj is None
     total, _ = model.loss(tiny_batch())
     assert math.isfinite(float(total))
+
+
+def test_contrast_nodes_are_unique_sorted_and_capped():
+    ids = torch.tensor([5, 3, 3, 9, 1, 5, 7])
+    assert torch.equal(make_model().contrast_ids(ids),
+                       torch.tensor([1, 3, 5, 7, 9]))
+    capped = make_model(cl_nodes=3)
+    for seed in range(5):
+        torch.manual_seed(seed)
+        out = capped.contrast_ids(ids)
+        assert out.numel() == 3 and bool((out[1:] > out[:-1]).all())
+        assert set(out.tolist()) <= {1, 3, 5, 7, 9}
+    # The loss contrasts only the kept rows: noise of 3 + 3 rows fits.
+    batch = tiny_batch()
+    torch.manual_seed(0)
+    capped.loss(batch, torch.randn(capped.num_views, 6, DIM))
+
+
+def test_sampled_softmax_negatives():
+    # Asking for the whole catalogue (or more) is the full softmax.
+    assert make_model(negatives=NUM_ITEMS).negatives == 'full'
+    assert make_model(negatives=10_000).negatives == 'full'
+    model = make_model(negatives=3, cl_weight=0.0)
+    full = make_model(negatives='full', cl_weight=0.0)
+    torch.manual_seed(0)
+    sampled = model.loss(tiny_batch())[1]['rec']
+    # Fewer candidates: a smaller denominator, hence a smaller loss.
+    assert float(sampled) < float(full.loss(tiny_batch())[1]['rec'])
 
 
 def test_bad_input_errors():
@@ -319,16 +367,26 @@ def test_bad_input_errors():
         make_model(rec_loss='hinge')
     with pytest.raises(ValueError, match="'eps' must be finite and >= 0"):
         make_model(eps=-0.1)
-    with pytest.raises(ValueError, match="'tau' must be a positive finite number"):
+    with pytest.raises(ValueError,
+                       match="'tau' must be a positive finite number"):
         make_model(tau=0.0)
     with pytest.raises(ValueError, match="has 3 rows but there are 7 items"):
         make_model(metadata={'m': torch.randn(3, 2)})
     with pytest.raises(ValueError, match="holds NaN or inf"):
         make_model(metadata={'m': torch.full((NUM_ITEMS, 2), float('nan'))})
-    with pytest.raises(ValueError, match="'skip_ego=True' needs"):
+    with pytest.raises(ValueError, match="'negatives' must be 'full'"):
+        make_model(negatives=0)
+    with pytest.raises(ValueError, match="'num_views' must be 1 or 2"):
+        make_model(num_views=3)
+    with pytest.raises(ValueError, match=r"'skip_ego=True' \(the default\) "
+                       r"needs num_layers >= 1"):
         make_model(skip_ego=True, num_layers=0)
     with pytest.raises(ValueError, match="column 0 has item id 9"):
         make_model(edge_index=torch.tensor([[0], [9]]))
+    with pytest.raises(ValueError, match=r"'noise' must have shape "
+                       r"\[num_views, n_users \+ n_items, dim\] = "
+                       r"\[2, 7, 4\] \(got \[2, 6, 4\]\)"):
+        make_model().loss(tiny_batch(), torch.randn(2, 6, DIM))
     model = make_model(edge_index=None)
     with pytest.raises(ValueError, match="no training graph"):
         model.loss(tiny_batch())

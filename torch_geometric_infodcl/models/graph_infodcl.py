@@ -3,7 +3,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Embedding, ModuleDict
+from torch.nn import Embedding
 
 from torch_geometric_infodcl.data.sampling import TrainBatch, check_batch
 from torch_geometric_infodcl.models.infodcl import check_item_metadata
@@ -26,10 +26,7 @@ from torch_geometric_infodcl.utils.checks import (
 
 NOISE_KINDS = ('psnet', 'gaussian', 'uniform')
 REC_LOSSES = ('softmax', 'bpr')
-SIDES = ('user', 'item')
 MetadataArg = Optional[Union[Mapping[str, Tensor], Sequence[Tensor], Tensor]]
-# Raw noise draws of the two views of each side: {'user': [2, n_u, d], ...}.
-NoiseDraws = Dict[str, Tensor]
 
 
 def _concat_metadata(metadata: MetadataArg, num_items: int) -> Optional[Tensor]:
@@ -52,81 +49,91 @@ def _concat_metadata(metadata: MetadataArg, num_items: int) -> Optional[Tensor]:
 
 
 class GraphInfoDCL(torch.nn.Module):
-    r"""InfoDCL trained with the graph: informative-noise contrastive views
-    of the *propagated* user and item embeddings, an extension of `"InfoDCL:
-    Informative Noise Enhanced Diffusion Based Contrastive Learning"
-    <https://arxiv.org/abs/2512.16576>`_ in the style of `"Are Graph
-    Augmentations Necessary? Simple Graph Contrastive Learning for
-    Recommendation" <https://arxiv.org/abs/2112.08679>`_ (SimGCL).
+    r"""InfoDCL trained with the graph: a LightGCN encoder trained with a
+    cosine softmax on its *propagated* embeddings, with InfoDCL's
+    informative-noise contrastive views of those embeddings as an optional
+    regulariser. An extension of `"InfoDCL: Informative Noise Enhanced
+    Diffusion Based Contrastive Learning" <https://arxiv.org/abs/2512.16576>`_
+    in the style of `"Are Graph Augmentations Necessary? Simple Graph
+    Contrastive Learning for Recommendation"
+    <https://arxiv.org/abs/2112.08679>`_ (SimGCL), with the softmax loss of
+    `"BSL: Understanding and Improving Softmax Loss for Recommendation"
+    <https://arxiv.org/abs/2312.12882>`_.
 
     Every training step propagates the layer-0 tables :math:`\mathbf{E}^{(0)}
     = [\mathbf{P}; \mathbf{Q}]` once over the normalised training graph
-    :math:`\hat{\mathbf{A}}` (LightGCN, :class:`LightGCNInference`),
+    :math:`\hat{\mathbf{A}}` (:class:`LightGCNInference`, cached CSR,
+    sparse backward),
 
     .. math::
         \mathbf{H} = \sum_{l=0}^{L} \alpha_l \hat{\mathbf{A}}^l
         \mathbf{E}^{(0)},
 
-    with :math:`\alpha_l = 1/(L+1)`, or :math:`\alpha_0 = 0` and
-    :math:`\alpha_{l \geq 1} = 1/L` when :obj:`skip_ego=True`. The
-    recommendation loss scores the batch on :math:`\mathbf{H}`: a softmax over
-    the item catalogue on cosine similarities,
+    with :math:`\alpha_0 = 0`, :math:`\alpha_{l \geq 1} = 1/L` (SimGCL's mean
+    of layers :math:`1..L`; :math:`\alpha_l = 1/(L+1)` with
+    :obj:`skip_ego=False`). The recommendation loss is a softmax over
+    candidate items :math:`\mathcal{C}` (sampled per batch) on cosine
+    similarities,
 
     .. math::
         \mathcal{L}_{\mathrm{rec}} = -\frac{1}{B} \sum_{(u, i)} \log
         \frac{\exp(\cos(\mathbf{h}_u, \mathbf{h}_i) / \tau_r)}
-        {\sum_{j \in \mathcal{C}} \exp(\cos(\mathbf{h}_u, \mathbf{h}_j) /
-        \tau_r)},
+        {\sum_{j \in \{i\} \cup \mathcal{C}}
+        \exp(\cos(\mathbf{h}_u, \mathbf{h}_j) / \tau_r)},
 
-    or BPR on inner products. The same :math:`\mathbf{H}` serves the two
-    contrastive views of the batch's unique users and unique positive items
-    (no second propagation). For a node with propagated embedding
+    or BPR on inner products (:obj:`rec_loss="bpr"`). With
+    :math:`\lambda_c > 0`, the same :math:`\mathbf{H}` (no second
+    propagation) gives contrastive views of the batch's unique users and
+    unique positive items. For a node with propagated embedding
     :math:`\mathbf{h}` and auxiliary metadata :math:`\mathbf{m}`, view
-    :math:`v \in \{1, 2\}` is
+    :math:`v` is
 
     .. math::
         \mathbf{z}_v = \mathbf{h} + \epsilon \, \|\mathbf{h}\|_2 \,
         \frac{\boldsymbol{\delta}_v}{\|\boldsymbol{\delta}_v\|_2}, \qquad
         \hat{\mathbf{h}}_v = f_{\theta}(\mathbf{z}_v),
 
-    where the noise direction :math:`\boldsymbol{\delta}_v` is the
+    where the noise direction :math:`\boldsymbol{\delta}_v` is InfoDCL's
     informative noise :math:`\mathrm{PSNet}(\boldsymbol{\xi}_v, \mathbf{m})`
-    of :class:`PSNetNoise` with :math:`\boldsymbol{\xi}_v \sim
-    \mathcal{N}(\mathbf{0}, \mathbf{I})` (:obj:`noise="psnet"`), the Gaussian
+    (:class:`PSNetNoise`, :math:`\boldsymbol{\xi}_v \sim
+    \mathcal{N}(\mathbf{0}, \mathbf{I})`, :obj:`noise="psnet"`), the Gaussian
     :math:`\boldsymbol{\xi}_v` itself (:obj:`"gaussian"`), or SimGCL's
-    :math:`\mathrm{sign}(\mathbf{h}) \odot \mathbf{r}_v`, :math:`\mathbf{r}_v
-    \sim U(0, 1)^d` (:obj:`"uniform"`); all three have the same magnitude,
-    a fraction :math:`\epsilon` of the embedding's norm (the losses compare
-    cosines, so the noise-to-signal ratio is what matters; with SimGCL's
-    absolute magnitude it would drift with the propagated norms, which the
-    cosine softmax leaves free). :math:`f_{\theta}` is the :math:`\mathbf{x}_0`-predicting
-    network of :class:`DiffusionDenoiser` at a single noise level, trained to
-    reconstruct :math:`\mathbf{h}` (:obj:`denoise=False` uses
-    :math:`\hat{\mathbf{h}}_v = \mathbf{z}_v`). The objective is
+    :math:`\mathrm{sign}(\mathbf{h}) \odot \mathbf{r}_v` with
+    :math:`\mathbf{r}_v \sim U(0, 1)^d` (:obj:`"uniform"`). All three have
+    the same magnitude, a fraction :math:`\epsilon` of the embedding's norm:
+    the losses compare cosines, so the noise-to-signal ratio is what matters
+    (an absolute magnitude, as in SimGCL, would drift with the propagated
+    norms, which the cosine softmax leaves free). :math:`f_{\theta}` is the
+    :math:`\mathbf{x}_0`-predicting network of :class:`DiffusionDenoiser` at
+    a single noise level, trained to reconstruct :math:`\mathbf{h}`
+    (:obj:`denoise=False`: :math:`\hat{\mathbf{h}}_v = \mathbf{z}_v`). The
+    objective is
 
     .. math::
         \mathcal{L} = \mathcal{L}_{\mathrm{rec}} + \lambda_c \left(
         \mathcal{L}_{\mathrm{cl}}^{U} + \mathcal{L}_{\mathrm{cl}}^{I}
-        \right) + \lambda_d \frac{1}{2} \sum_v
-        \mathrm{MSE}(\hat{\mathbf{h}}_v, \mathrm{sg}(\mathbf{h})) +
-        \lambda_{reg} \frac{1}{2B} \left(\|\mathbf{P}^{(0)}_{u}\|_F^2 +
-        \|\mathbf{Q}^{(0)}_{i^+}\|_F^2 \right),
+        \right) + \lambda_d \, \mathrm{MSE}(\hat{\mathbf{h}}_v,
+        \mathrm{sg}(\mathbf{h})) + \lambda_{reg} \frac{1}{2B} \left(
+        \|\mathbf{P}^{(0)}_{u}\|_F^2 + \|\mathbf{Q}^{(0)}_{i^+}\|_F^2 \right),
 
-    where :math:`\mathcal{L}_{\mathrm{cl}}` is the mean InfoNCE with cosine
-    similarity and temperature :math:`\tau` between
-    :math:`\hat{\mathbf{h}}_1` and :math:`\hat{\mathbf{h}}_2` of the batch's
-    unique users (resp. items), the other nodes of the batch being the
-    negatives, and :math:`\mathrm{sg}` stops the gradient (the
-    reconstruction trains the denoiser, not the embeddings).
+    where :math:`\mathcal{L}_{\mathrm{cl}}^{U}` is the mean InfoNCE with
+    cosine similarity and temperature :math:`\tau` between the view
+    :math:`\hat{\mathbf{h}}_1` of each unique user of the batch and its clean
+    :math:`\mathbf{h}` (InfoDCL's view-vs-embedding form; its second view
+    :math:`\hat{\mathbf{h}}_2` with :obj:`num_views=2`, SimGCL's form), the
+    batch's other users being the negatives; likewise
+    :math:`\mathcal{L}_{\mathrm{cl}}^{I}` for items. :math:`\mathrm{sg}` stops
+    the gradient: the reconstruction trains the denoiser, not the
+    embeddings.
 
     User metadata is the mean of the item metadata over each user's training
     items, :math:`\mathbf{M}_U = \mathbf{D}_U^{-1} \mathbf{R} \mathbf{M}_I`
-    (one sparse product when the graph is set), so users get informative
-    noise from the same semantic space as items. Each side has its own PSNet
-    and denoiser. At inference there is no noise and no denoiser:
-    :meth:`embeddings` returns :math:`\mathbf{H}` (row-normalised when
-    :obj:`rec_loss="softmax"`, so that the scores are the cosines it was
-    trained on).
+    (one sparse product when the graph is set), so that users get
+    informative noise from the same semantic space as items, and one PSNet
+    call (and one denoiser) serves the users' and the items' rows of a step.
+    At inference there is no noise and no denoiser: :meth:`embeddings`
+    returns :math:`\mathbf{H}`, row-normalised under the softmax loss so that
+    the scores are the cosines it was trained on.
 
     Args:
         num_users (int): Number of users.
@@ -136,40 +143,52 @@ class GraphInfoDCL(torch.nn.Module):
             (default: :obj:`3`)
         metadata (Mapping[str, torch.Tensor] or [torch.Tensor], optional):
             Item metadata channels, each :obj:`[num_items, d_k]`, used side
-            by side as :math:`\mathbf{m}`. (default: :obj:`None`)
-        noise (str, optional): :obj:`"psnet"`, :obj:`"gaussian"` or
-            :obj:`"uniform"`. (default: :obj:`"psnet"`)
+            by side as :math:`\mathbf{m}` by PSNet. (default: :obj:`None`)
+        noise (str, optional): Noise of the views: :obj:`"psnet"`,
+            :obj:`"gaussian"` or :obj:`"uniform"`. (default: :obj:`"psnet"`)
         eps (float, optional): Noise magnitude :math:`\epsilon`, relative
             to the embedding's norm. (default: :obj:`0.5`)
         denoise (bool, optional): Pass the views through the denoiser.
-            (default: :obj:`True`)
+            (default: :obj:`False`)
         denoiser (str, optional): :obj:`"mlp1"` or :obj:`"mlp2"`.
             (default: :obj:`"mlp1"`)
         rec_loss (str, optional): :obj:`"softmax"` or :obj:`"bpr"`.
             (default: :obj:`"softmax"`)
         rec_tau (float, optional): Softmax temperature :math:`\tau_r`.
             (default: :obj:`0.3`)
-        negatives (str or int, optional): Softmax candidates :math:`\mathcal
-            C`: :obj:`"full"` (all items), :obj:`"in_batch"` or a number of
-            sampled items. (default: :obj:`"full"`)
-        cl_weight (float, optional): :math:`\lambda_c`.
-            (default: :obj:`0.05`)
+        negatives (str or int, optional): Softmax candidates
+            :math:`\mathcal{C}`: :obj:`"full"` (all items), :obj:`"in_batch"`
+            (the batch's positive items) or a number :math:`k` of items
+            sampled uniformly per batch (the whole catalogue when :math:`k
+            \geq` :obj:`num_items`). (default: :obj:`1024`)
+        cl_weight (float, optional): Contrastive weight :math:`\lambda_c`;
+            :obj:`0` trains without views (no noise modules are built).
+            (default: :obj:`0.0`)
         tau (float, optional): InfoNCE temperature :math:`\tau`.
             (default: :obj:`0.5`)
-        denoise_weight (float, optional): :math:`\lambda_d`.
-            (default: :obj:`1.0`)
-        reg_weight (float, optional): :math:`\lambda_{reg}`.
-            (default: :obj:`1e-4`)
-        skip_ego (bool, optional): Leave layer 0 out of the layer mean, as
-            SimGCL does. (default: :obj:`True`)
-        psnet_layers (int, optional): Re-encoding layers of each PSNet.
+        denoise_weight (float, optional): Reconstruction weight
+            :math:`\lambda_d`. (default: :obj:`1.0`)
+        reg_weight (float, optional): L2 weight :math:`\lambda_{reg}` on the
+            batch's layer-0 rows. (default: :obj:`1e-4`)
+        skip_ego (bool, optional): Leave layer 0 out of the layer mean.
+            (default: :obj:`True`)
+        psnet_layers (int, optional): Re-encoding layers of PSNet.
             (default: :obj:`2`)
-        num_views (int, optional): :obj:`2` contrasts two noisy views with
-            each other (SimGCL); :obj:`1` contrasts one noisy view with the
-            clean embedding. (default: :obj:`1`)
+        num_views (int, optional): :obj:`1` contrasts one view with the clean
+            embedding, :obj:`2` two views with each other.
+            (default: :obj:`1`)
+        cl_nodes (int, optional): Contrast at most this many of the batch's
+            unique users (and as many items), sampled uniformly, to bound the
+            cost; all of them if :obj:`None`. (default: :obj:`None`)
         edge_index (torch.Tensor, optional): The (user, item) training
             edges; may instead be given later with :meth:`set_graph`.
             (default: :obj:`None`)
+
+    Shapes:
+        - **input of** :meth:`loss`: a :class:`TrainBatch` of :math:`B`
+          triples
+        - **output of** :meth:`embeddings`: :math:`(|\mathcal{U}|, d)`,
+          :math:`(|\mathcal{I}|, d)`
     """
     # The optimiser settings the constructor defaults were explored with.
     training_defaults = {'lr': 1e-3, 'batch_size': 2048}
@@ -183,18 +202,19 @@ class GraphInfoDCL(torch.nn.Module):
         metadata: MetadataArg = None,
         noise: str = 'psnet',
         eps: float = 0.5,
-        denoise: bool = True,
+        denoise: bool = False,
         denoiser: str = 'mlp1',
         rec_loss: str = 'softmax',
         rec_tau: float = 0.3,
-        negatives: Union[str, int] = 'full',
-        cl_weight: float = 0.05,
+        negatives: Union[str, int] = 1024,
+        cl_weight: float = 0.0,
         tau: float = 0.5,
         denoise_weight: float = 1.0,
         reg_weight: float = 1e-4,
         skip_ego: bool = True,
         psnet_layers: int = 2,
         num_views: int = 1,
+        cl_nodes: Optional[int] = None,
         edge_index: Optional[Tensor] = None,
     ):
         super().__init__()
@@ -203,7 +223,9 @@ class GraphInfoDCL(torch.nn.Module):
         self.dim = check_int(dim, 'dim', 2)
         self.num_layers = check_int(num_layers, 'num_layers', 0)
         if skip_ego and num_layers == 0:
-            raise ValueError("'skip_ego=True' needs num_layers >= 1")
+            raise ValueError("'skip_ego=True' (the default) needs "
+                             "num_layers >= 1; pass skip_ego=False to train "
+                             "without propagation")
         if noise not in NOISE_KINDS:
             raise ValueError(f"Unknown noise '{noise}' (valid: "
                              f"{', '.join(NOISE_KINDS)})")
@@ -218,7 +240,7 @@ class GraphInfoDCL(torch.nn.Module):
         self.denoise = bool(denoise)
         self.rec_loss = rec_loss
         self.rec_tau = check_float(rec_tau, 'rec_tau', positive=True)
-        self.negatives = negatives
+        self.negatives = self._check_negatives(negatives, num_items)
         self.cl_weight = check_float(cl_weight, 'cl_weight')
         self.tau = check_float(tau, 'tau', positive=True)
         self.denoise_weight = check_float(denoise_weight, 'denoise_weight')
@@ -227,6 +249,8 @@ class GraphInfoDCL(torch.nn.Module):
         if num_views not in (1, 2):
             raise ValueError(f"'num_views' must be 1 or 2 (got {num_views!r})")
         self.num_views = num_views
+        self.cl_nodes = (None if cl_nodes is None else
+                         check_int(cl_nodes, 'cl_nodes'))
 
         self.user_emb = Embedding(num_users, dim)
         self.item_emb = Embedding(num_items, dim)
@@ -246,21 +270,32 @@ class GraphInfoDCL(torch.nn.Module):
         self.register_buffer('user_metadata', None, persistent=False)
         self.register_buffer('edge_index', None, persistent=False)
 
-        self.psnets = ModuleDict()
-        if noise == 'psnet':
-            check_int(psnet_layers, 'psnet_layers')
-            for side in SIDES:
-                self.psnets[side] = PSNetNoise(
-                    dim, metadata_dim=self.metadata_dim,
-                    num_reencode_layers=psnet_layers)
-        self.denoisers = ModuleDict()
-        if self.denoise:
-            for side in SIDES:
-                self.denoisers[side] = DiffusionDenoiser(
-                    dim, num_steps=1, denoiser=denoiser)
+        # One PSNet and one denoiser serve users and items: user metadata
+        # lives in the item metadata space, and one call costs less. Without
+        # the contrast (cl_weight=0) neither is built.
+        contrast = self.cl_weight > 0
+        check_int(psnet_layers, 'psnet_layers')
+        self.psnet = (PSNetNoise(dim, metadata_dim=self.metadata_dim,
+                                 num_reencode_layers=psnet_layers)
+                      if contrast and noise == 'psnet' else None)
+        self.denoiser = (DiffusionDenoiser(dim, num_steps=1,
+                                           denoiser=denoiser)
+                         if contrast and self.denoise else None)
 
         if edge_index is not None:
             self.set_graph(edge_index)
+
+    @staticmethod
+    def _check_negatives(negatives, num_items: int) -> Union[str, int]:
+        if negatives in ('full', 'in_batch'):
+            return negatives
+        if isinstance(negatives, bool) or not isinstance(negatives, int) \
+                or negatives < 1:
+            raise ValueError(f"'negatives' must be 'full', 'in_batch' or a "
+                             f"positive number of sampled items (got "
+                             f"{negatives!r})")
+        # Sampling the whole catalogue (or more) is the full softmax.
+        return 'full' if negatives >= num_items else negatives
 
     def _reset_tables(self):
         # Xavier-uniform tables, as PyG's LightGCN and SimGCL initialise them.
@@ -270,9 +305,9 @@ class GraphInfoDCL(torch.nn.Module):
     def reset_parameters(self):
         r"""Resets all learnable parameters of the module."""
         self._reset_tables()
-        for module in list(self.psnets.values()) + list(
-                self.denoisers.values()):
-            module.reset_parameters()
+        for module in (self.psnet, self.denoiser):
+            if module is not None:
+                module.reset_parameters()
         self.propagation.reset_parameters()
 
     def set_graph(self, edge_index: Tensor) -> None:
@@ -308,33 +343,40 @@ class GraphInfoDCL(torch.nn.Module):
         return self.propagation((self.user_emb.weight, self.item_emb.weight),
                                 self._training_graph())
 
-    def draw_noise(self, num_users: int, num_items: int,
-                   like: Tensor) -> NoiseDraws:
-        r"""Draws the raw noise of both views: :math:`U(0, 1)` for
-        :obj:`"uniform"`, else :math:`\mathcal{N}(\mathbf{0}, \mathbf{I})`."""
+    def draw_noise(self, num_rows: int, like: Tensor) -> Tensor:
+        r"""Draws the raw noise of the views, :obj:`[num_views, num_rows,
+        dim]`: :math:`U(0, 1)` for :obj:`"uniform"`, else
+        :math:`\mathcal{N}(\mathbf{0}, \mathbf{I})`."""
         draw = torch.rand if self.noise == 'uniform' else torch.randn
-        return {
-            side: draw(self.num_views, n, self.dim, device=like.device,
-                       dtype=like.dtype)
-            for side, n in zip(SIDES, (num_users, num_items))
-        }
+        return draw(self.num_views, num_rows, self.dim, device=like.device,
+                    dtype=like.dtype)
 
-    def perturb(self, h: Tensor, side: str, ids: Tensor,
+    def node_metadata(self, users: Tensor, items: Tensor) -> Optional[Tensor]:
+        r"""The metadata rows of :obj:`users` followed by those of
+        :obj:`items` (:obj:`None` without metadata)."""
+        if self.item_metadata is None:
+            return None
+        if self.user_metadata is None:
+            self._training_graph()  # Raises: the graph was never set.
+        return torch.cat([self.user_metadata[users],
+                          self.item_metadata[items]])
+
+    def perturb(self, h: Tensor, metadata: Optional[Tensor],
                 raw: Tensor) -> Tensor:
-        r"""Returns the two noisy views :math:`\mathbf{z}_1, \mathbf{z}_2`
-        (shape :obj:`[2, n, d]`) of the rows :obj:`h` (:obj:`[n, d]`) of
-        nodes :obj:`ids` on :obj:`side`, from the raw draws :obj:`raw`
-        (:obj:`[2, n, d]`)."""
+        r"""Returns the noisy views :math:`\mathbf{z}_v` (:obj:`[num_views,
+        n, d]`) of the rows :obj:`h` (:obj:`[n, d]`) with metadata rows
+        :obj:`metadata` (:obj:`[n, d_m]` or :obj:`None`), from the raw draws
+        :obj:`raw` (:obj:`[num_views, n, d]`)."""
         if self.noise == 'uniform':
             direction = torch.sign(h) * F.normalize(raw, dim=-1)
         elif self.noise == 'gaussian':
             direction = F.normalize(raw, dim=-1)
         else:
-            meta = self._side_metadata(side)
             views, n = raw.size(0), h.size(0)
-            rows = None if meta is None else meta[ids].repeat(views, 1)
-            informative = self.psnets[side](raw.reshape(views * n, self.dim),
-                                            rows)
+            rows = None if metadata is None else metadata.repeat(views, 1)
+            # One PSNet call for every row of every view: its spectral
+            # statistics span the whole contrast batch.
+            informative = self.psnet(raw.reshape(views * n, self.dim), rows)
             direction = F.normalize(informative, dim=-1,
                                     eps=COSINE_EPS).view(views, n, self.dim)
         # Relative magnitude: the losses compare cosines, so what matters is
@@ -343,25 +385,18 @@ class GraphInfoDCL(torch.nn.Module):
         scale = self.eps * h.detach().norm(dim=-1, keepdim=True)
         return h + scale * direction
 
-    def _side_metadata(self, side: str) -> Optional[Tensor]:
-        if side == 'item':
-            return self.item_metadata
-        if self.item_metadata is not None and self.user_metadata is None:
-            self._training_graph()  # Raises: the graph was never set.
-        return self.user_metadata
-
-    def views(self, h: Tensor, side: str, ids: Tensor,
+    def views(self, h: Tensor, metadata: Optional[Tensor],
               raw: Tensor) -> Tuple[Tensor, Tensor]:
-        r"""Returns the two contrastive views :math:`\hat{\mathbf{h}}_1,
-        \hat{\mathbf{h}}_2` (:obj:`[2, n, d]`) of the rows :obj:`h` and the
-        denoiser's reconstruction loss (zero without denoiser)."""
-        z = self.perturb(h, side, ids, raw)
+        r"""Returns the contrastive views :math:`\hat{\mathbf{h}}_v`
+        (:obj:`[num_views, n, d]`) of the rows :obj:`h` and the denoiser's
+        reconstruction loss (zero without denoiser)."""
+        z = self.perturb(h, metadata, raw)
         if not self.denoise:
             return z, h.new_zeros(())
         views, n = z.size(0), z.size(1)
         flat = z.reshape(views * n, self.dim)
         step = torch.zeros(views * n, dtype=torch.long, device=h.device)
-        out = self.denoisers[side](flat, step)
+        out = self.denoiser(flat, step)
         target = h.detach().repeat(views, 1)
         return out.view(views, n, self.dim), reconstruction_loss(out, target)
 
@@ -371,27 +406,42 @@ class GraphInfoDCL(torch.nn.Module):
         item_table: Tensor,
         users: Tensor,
         items: Tensor,
-        noise: Optional[NoiseDraws] = None,
+        noise: Optional[Tensor] = None,
     ) -> Tuple[Tensor, Tensor]:
         r"""The InfoNCE terms :math:`\mathcal{L}_{\mathrm{cl}}^{U} +
         \mathcal{L}_{\mathrm{cl}}^{I}` of the unique :obj:`users` and
-        :obj:`items` and the denoiser's reconstruction loss (mean of the two
-        sides). :obj:`noise` holds the raw draws (from :meth:`draw_noise` if
-        :obj:`None`)."""
+        :obj:`items` and the denoiser's reconstruction loss. :obj:`noise`
+        holds the raw draws of the users' rows followed by the items' rows,
+        :obj:`[num_views, len(users) + len(items), dim]` (from
+        :meth:`draw_noise` if :obj:`None`)."""
+        h = torch.cat([user_table[users], item_table[items]])
         if noise is None:
-            noise = self.draw_noise(users.numel(), items.numel(), user_table)
-        cl, rec = user_table.new_zeros(()), user_table.new_zeros(())
-        for side, table, ids in (('user', user_table, users),
-                                 ('item', item_table, items)):
-            h = table[ids]
-            views, rec_side = self.views(h, side, ids, noise[side])
-            # One view is contrasted with the clean embedding itself.
-            other = views[1] if self.num_views == 2 else h
-            target = torch.arange(ids.numel(), device=ids.device)
-            cl = cl + info_nce_loss(views[0], other, target, tau=self.tau,
-                                    reduction='mean')
-            rec = rec + rec_side / 2
+            noise = self.draw_noise(h.size(0), h)
+        elif tuple(noise.shape) != (self.num_views, h.size(0), self.dim):
+            raise ValueError(f"'noise' must have shape [num_views, "
+                             f"n_users + n_items, dim] = "
+                             f"{[self.num_views, h.size(0), self.dim]} (got "
+                             f"{list(noise.shape)})")
+        views, rec = self.views(h, self.node_metadata(users, items), noise)
+        # With one view, the view is contrasted with the clean embedding.
+        other = views[1] if self.num_views == 2 else h
+        cl = h.new_zeros(())
+        # Users are contrasted with users, items with items.
+        for rows in torch.arange(h.size(0), device=h.device).split(
+                [users.numel(), items.numel()]):
+            target = torch.arange(rows.numel(), device=h.device)
+            cl = cl + info_nce_loss(views[0, rows], other[rows], target,
+                                    tau=self.tau, reduction='mean')
         return cl, rec
+
+    def contrast_ids(self, ids: Tensor) -> Tensor:
+        r"""The sorted unique :obj:`ids`, subsampled uniformly to at most
+        :obj:`cl_nodes`."""
+        ids = ids.unique()
+        if self.cl_nodes is None or ids.numel() <= self.cl_nodes:
+            return ids
+        keep = torch.randperm(ids.numel(), device=ids.device)[:self.cl_nodes]
+        return ids[keep.sort().values]
 
     def recommendation_loss(self, user_table: Tensor, item_table: Tensor,
                             batch: TrainBatch) -> Tensor:
@@ -405,17 +455,17 @@ class GraphInfoDCL(torch.nn.Module):
                              tau=self.rec_tau, negatives=self.negatives,
                              reduction='mean')
 
-    def loss(self, batch: TrainBatch, noise: Optional[NoiseDraws] = None,
+    def loss(self, batch: TrainBatch, noise: Optional[Tensor] = None,
              ) -> Tuple[Tensor, Dict[str, Tensor]]:
         r"""Computes the training objective on a batch of triples.
 
         Args:
             batch (TrainBatch): The batch.
-            noise (Dict[str, torch.Tensor], optional): Raw noise draws of the
-                views, :obj:`{'user': [2, n_u, d], 'item': [2, n_i, d]}` for
-                the batch's :obj:`n_u` unique users and :obj:`n_i` unique
-                positive items (sorted ids); drawn by :meth:`draw_noise` if
-                :obj:`None`. (default: :obj:`None`)
+            noise (torch.Tensor, optional): Raw noise draws of the views,
+                :obj:`[num_views, n_u + n_i, dim]`, for the :obj:`n_u` users
+                and then the :obj:`n_i` positive items of
+                :meth:`contrast_ids` (sorted ids); drawn by :meth:`draw_noise`
+                if :obj:`None`. (default: :obj:`None`)
 
         Returns:
             The weighted total and the unweighted terms :obj:`rec`,
@@ -426,10 +476,9 @@ class GraphInfoDCL(torch.nn.Module):
         rec = self.recommendation_loss(user_table, item_table, batch)
         cl = denoise = rec.new_zeros(())
         if self.cl_weight > 0:
-            cl, denoise = self.contrastive_loss(user_table, item_table,
-                                                batch.user.unique(),
-                                                batch.pos_item.unique(),
-                                                noise)
+            cl, denoise = self.contrastive_loss(
+                user_table, item_table, self.contrast_ids(batch.user),
+                self.contrast_ids(batch.pos_item), noise)
         reg = l2_reg_loss(self.user_emb(batch.user),
                           self.item_emb(batch.pos_item),
                           batch_size=batch.user.numel())
@@ -454,5 +503,6 @@ class GraphInfoDCL(torch.nn.Module):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.num_users}, '
                 f'{self.num_items}, dim={self.dim}, '
-                f'num_layers={self.num_layers}, noise={self.noise}, '
-                f'denoise={self.denoise}, rec_loss={self.rec_loss})')
+                f'num_layers={self.num_layers}, rec_loss={self.rec_loss}, '
+                f'cl_weight={self.cl_weight}, noise={self.noise}, '
+                f'denoise={self.denoise})')
