@@ -13,7 +13,9 @@ Writes ``OUT/<dataset>/<model>/seed<S>/`` (the CLI's run folder plus
 ``run.json``: command, wall seconds, load average before and after),
 ``OUT/<dataset>/summary.md`` / ``summary.json`` (test Recall@20 / NDCG@20 as
 mean +- sample standard deviation over seeds, validation Recall@20, best
-epoch, training seconds to the best epoch, seconds per epoch) and
+epoch, training seconds to the best epoch, seconds per epoch, and training
+seconds until validation Recall@20 first reaches the reference model's mean
+best validation Recall@20) and
 ``OUT/<dataset>/curves.png`` (validation Recall@20 against cumulative
 training seconds, one colour per model, one line per seed)::
 
@@ -108,8 +110,33 @@ def mean_std(values: Sequence[float]) -> Dict[str, float]:
                 values=list(values))
 
 
+def seconds_to_reach(result: dict, target: float) -> Optional[float]:
+    r"""Cumulative training seconds (evaluation excluded) at the first
+    evaluation whose validation Recall@20 reaches :obj:`target`, or
+    :obj:`None` if the run never does."""
+    seconds = result['epoch_seconds']
+    for row in result['history']:
+        if row['valid']['recall@20'] >= target:
+            return sum(seconds[:row['epoch']])
+    return None
+
+
+def time_to_reference(results: List[dict], target: float) -> dict:
+    r"""How long each run takes to match :obj:`target` (the reference
+    model's mean best validation Recall@20): the mean over the runs that
+    reach it, and how many do."""
+    times = [seconds_to_reach(r, target) for r in results]
+    reached = [t for t in times if t is not None]
+    return dict(mean=statistics.fmean(reached) if reached else None,
+                reached=len(reached), runs=len(times), values=times)
+
+
 def summarise(runs: Dict[str, List[dict]]) -> Dict[str, dict]:
     rows = {}
+    target = None
+    if REFERENCE_MODEL in runs:
+        target = statistics.fmean(r['valid']['recall@20']
+                                  for r in runs[REFERENCE_MODEL])
     for model, results in runs.items():
         rows[model] = dict(
             seeds=[r['config']['seed'] for r in results],
@@ -122,7 +149,21 @@ def summarise(runs: Dict[str, List[dict]]) -> Dict[str, dict]:
             epoch_seconds=mean_std([r['epoch_seconds_median']
                                     for r in results]),
         )
+        if target is not None:
+            rows[model]['time_to_reference'] = time_to_reference(results,
+                                                                 target)
     return rows
+
+
+def reference_time_cell(row: dict) -> str:
+    reach = row.get('time_to_reference')
+    if reach is None:
+        return '-'
+    if reach['mean'] is None:
+        return 'never'
+    partial = ('' if reach['reached'] == reach['runs'] else
+               f" ({reach['reached']} of {reach['runs']} runs)")
+    return f"{reach['mean']:.0f}{partial}"
 
 
 def summary_lines(dataset: str, rows: Dict[str, dict]) -> List[str]:
@@ -130,8 +171,8 @@ def summary_lines(dataset: str, rows: Dict[str, dict]) -> List[str]:
     lines = [
         f'| {dataset} | seeds | test R@20 | test N@20 | valid R@20 | '
         f'R@20 / {REFERENCE_MODEL} | best epoch | train s to best | '
-        f's / epoch |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+        f's / epoch | train s to {REFERENCE_MODEL} best valid |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ]
     order = sorted(rows, key=lambda m: -rows[m]['test_recall']['mean'])
     for model in order:
@@ -144,7 +185,7 @@ def summary_lines(dataset: str, rows: Dict[str, dict]) -> List[str]:
             f" | {r['valid_recall']['mean']:.4f} | {ratio} | "
             f"{r['best_epoch']['mean']:.0f} | "
             f"{r['time_to_best']['mean']:.0f} | "
-            f"{r['epoch_seconds']['mean']:.2f} |")
+            f"{r['epoch_seconds']['mean']:.2f} | {reference_time_cell(r)} |")
     return lines
 
 

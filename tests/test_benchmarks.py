@@ -245,3 +245,30 @@ def test_final_runs_summarise_seeds_and_resume(scripts, tmp_path):
     final.main(argv)
     assert {p: p.stat().st_mtime_ns for p in out.rglob('results.json')} == \
         before
+
+
+def test_final_time_to_reference_best(scripts):
+    final = importlib.import_module('bench_final')
+
+    def run(curve, seed):
+        # Evaluated at epochs 2, 4, 6; each epoch took its index in seconds.
+        return dict(config=dict(seed=seed), epoch_seconds=[1, 2, 3, 4, 5, 6],
+                    history=[dict(epoch=e, valid={'recall@20': v})
+                             for e, v in zip((2, 4, 6), curve)],
+                    test={'recall@20': 0.1, 'ndcg@20': 0.05},
+                    valid={'recall@20': max(curve)}, best_epoch=6,
+                    time_to_best_seconds=21.0, epoch_seconds_median=3.5)
+
+    runs = {'lightgcn': [run((0.1, 0.2, 0.3), 1), run((0.1, 0.2, 0.5), 2)],
+            'fast': [run((0.4, 0.4, 0.4), 1), run((0.1, 0.45, 0.5), 2)],
+            'slow': [run((0.1, 0.2, 0.35), 1)]}
+    rows = final.summarise(runs)
+    # The reference's mean best validation is 0.4: 'fast' reaches it after
+    # epoch 2 (1+2 s) and after epoch 4 (1+2+3+4 s); 'slow' never does.
+    assert rows['fast']['time_to_reference']['values'] == [3, 10]
+    assert rows['fast']['time_to_reference']['mean'] == pytest.approx(6.5)
+    assert rows['lightgcn']['time_to_reference']['values'] == [None, 21]
+    assert final.reference_time_cell(rows['lightgcn']) == '21 (1 of 2 runs)'
+    assert final.reference_time_cell(rows['slow']) == 'never'
+    assert 'train s to lightgcn best valid' in \
+        '\n'.join(final.summary_lines('toy', rows))
