@@ -29,8 +29,7 @@ TRANSFER_DIR = osp.join(REPO_ROOT, 'benchmarks', 'transfer')
 
 
 def source_configs(config_dir: str, source: str) -> Dict[str, str]:
-    r"""The tuned configuration file of every model of :obj:`source`
-    (:obj:`<model>.yaml`, not the hand-picked :obj:`*-default.yaml`)."""
+    r"""Every configuration file of :obj:`source`, by name."""
     folder = osp.join(config_dir, source)
     if not osp.isdir(folder):
         raise FileNotFoundError(f"no tuned configurations in '{folder}' "
@@ -39,7 +38,7 @@ def source_configs(config_dir: str, source: str) -> Dict[str, str]:
     return {
         name[:-len('.yaml')]: osp.join(folder, name)
         for name in sorted(os.listdir(folder))
-        if name.endswith('.yaml') and not name.endswith('-default.yaml')
+        if name.endswith('.yaml')
     }
 
 
@@ -54,16 +53,16 @@ def transfer_text(path: str, source: str, target: str,
     config = read_config_file(path)
     config['dataset'] = target
     config['raw_dir'] = raw_dir
-    model = config['model']
+    name = osp.basename(path)
     header = (
-        f"# Office-tuned configuration applied unchanged to {target}: not "
+        f"# {source} configuration applied unchanged to {target}: not "
         f"tuned on {target}.\n"
-        f"# Source: benchmarks/configs/{source}/{model}.yaml ("
+        f"# Source: benchmarks/configs/{source}/{name} ("
         f"{first_line(path)})\n"
         f"# Written by benchmarks/transfer.py; run from the repository "
         f"root:\n"
         f"#   python examples/train_infodcl.py --config "
-        f"benchmarks/transfer/{target}/{model}.yaml --output <folder>\n")
+        f"benchmarks/transfer/{target}/{name} --output <folder>\n")
     return header + format_config(config)
 
 
@@ -74,13 +73,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument('--raw-dir', default=None,
                    help='raw folder of the target dataset')
     p.add_argument('--models', default=None,
-                   help='comma-separated models (default: all tuned ones)')
+                   help='comma-separated configuration names (default: the '
+                   'tuned ones, not the hand-picked *-default)')
     p.add_argument('--config-dir', default=CONFIG_DIR)
     p.add_argument('--out', default=TRANSFER_DIR)
     args = p.parse_args(argv)
 
     configs = source_configs(args.config_dir, args.source)
-    models = args.models.split(',') if args.models else list(configs)
+    models = (args.models.split(',') if args.models else
+              [name for name in configs if not name.endswith('-default')])
     unknown = [m for m in models if m not in configs]
     if unknown:
         p.error(f"no tuned {args.source} configuration for "
