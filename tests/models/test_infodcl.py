@@ -228,3 +228,69 @@ def test_bad_input():
 def test_repr():
     assert repr(make_model()) == (
         "InfoDCL(30, 40, dim=16, channels=['social', 'knowledge'])")
+
+
+@pytest.mark.parametrize('kwargs', [{}, {'negatives': 'in_batch'},
+                                    {'noise': 'gaussian'},
+                                    {'metadata': None, 'denoiser': 'mlp2'},
+                                    {'duplicate_first_contrastive': True}])
+def test_batched_channels_match_per_channel_modules(kwargs):
+    # Dropout is PSNet's only train/eval difference and draws in another
+    # order when batched: compared in eval mode, same seed, same draws.
+    batch = make_batch()
+    results = []
+    for batched in (False, True):
+        model = make_model(**kwargs)
+        model.eval()
+        model.batch_channels = batched
+        seed_everything(3)
+        total, terms = model.loss(batch)
+        total.backward()
+        results.append((total, terms, {n: p.grad for n, p in
+                                        model.named_parameters()}))
+    (ref, ref_terms, ref_grads), (out, out_terms, out_grads) = results
+    assert torch.allclose(out, ref, atol=1e-5, rtol=1e-5)
+    for name in ref_terms:
+        assert torch.allclose(out_terms[name], ref_terms[name], atol=1e-5,
+                              rtol=1e-5), name
+    assert set(out_grads) == set(ref_grads)
+    for name, grad in ref_grads.items():
+        assert torch.allclose(out_grads[name], grad, atol=1e-5,
+                              rtol=1e-5), name
+
+
+def test_contrastive_terms_one_logit_matrix_equals_per_view_calls():
+    model = make_model()
+    batch = make_batch()
+    views = [torch.randn(64, DIM) for _ in range(2)]
+    table = model.item_emb.weight
+    terms = model.contrastive_terms(views, table, batch.pos_item)
+    expected = torch.stack([info_nce_loss(v, table, batch.pos_item, tau=0.5)
+                            for v in views])
+    assert torch.allclose(terms, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_checkpoint_layout_keeps_per_channel_modules(tmp_path):
+    from torch_geometric_infodcl.checkpoint import (
+        load_checkpoint,
+        save_checkpoint,
+    )
+    model = make_model()
+    keys = set(model.state_dict())
+    # The per-channel modules own the parameters (the layout of earlier
+    # checkpoints); nothing stacked is stored.
+    assert {'psnets.social.lin_u.weight', 'psnets.knowledge.alpha',
+            'denoisers.social.net.0.weight', 'metadata_social'} <= keys
+    assert not any('stack' in k for k in keys)
+    path = str(tmp_path / 'model.pt')
+    save_checkpoint(path, {'model': model.state_dict()})
+    restored = make_model()
+    torch.nn.init.zeros_(restored.psnets['social'].lin_u.weight)
+    restored.load_state_dict(load_checkpoint(path)['model'])
+    model.eval()
+    restored.eval()
+    batch = make_batch()
+    seed_everything(1)
+    expected = model.loss(batch)[0]
+    seed_everything(1)
+    assert torch.equal(restored.loss(batch)[0], expected)

@@ -4,6 +4,10 @@ import torch
 from torch import Tensor
 
 from torch_geometric_infodcl.data.sampling import TrainBatch, check_batch
+from torch_geometric_infodcl.nn.channel_batch import (
+    denoise_channels,
+    psnet_channels,
+)
 from torch_geometric_infodcl.nn.diffusion import DiffusionDenoiser
 from torch_geometric_infodcl.nn.lightgcn_inference import LightGCNInference
 from torch_geometric_infodcl.nn.losses import (
@@ -226,6 +230,9 @@ class InfoDCL(torch.nn.Module):
                 dim, num_steps=num_steps, schedule=schedule,
                 denoiser=denoiser)
 
+        # Not a hyperparameter: the batched channels compute the same
+        # numbers as the per-channel modules (the reference), faster.
+        self.batch_channels = True
         self.propagation = LightGCNInference(num_layers)
         self.train_layers = train_layers
         self.train_propagation = LightGCNInference(train_layers)
@@ -263,24 +270,85 @@ class InfoDCL(torch.nn.Module):
         self,
         pos_item: Tensor,
         item_table: Optional[Tensor] = None,
+        noise: Optional[Tensor] = None,
+        steps: Optional[Tensor] = None,
     ) -> Tuple[List[Tensor], Tensor]:
         r"""Generates one preference view per channel for the items
         :obj:`pos_item` (rows of :obj:`item_table`, the item embedding table
-        by default) and returns them with the summed reconstruction loss."""
+        by default) and returns them with the summed reconstruction loss.
+
+        All channels are evaluated as one batched computation
+        (:mod:`~torch_geometric_infodcl.nn.channel_batch`); with
+        :obj:`batch_channels = False` each channel's modules are called in
+        turn (the reference, same numbers).
+
+        Args:
+            pos_item (torch.Tensor): Positive item ids :obj:`[B]`.
+            item_table (torch.Tensor, optional): The item table to diffuse.
+                (default: :obj:`None`)
+            noise (torch.Tensor, optional): Gaussian noise of every channel,
+                :obj:`[C, B, dim]`; drawn if :obj:`None`.
+                (default: :obj:`None`)
+            steps (torch.Tensor, optional): Diffusion steps of every channel,
+                :obj:`[C, B]`; uniform if :obj:`None`. (default: :obj:`None`)
+        """
         if item_table is None:
             item_table = self.item_emb.weight
         item = item_table[pos_item]
+        shape = (len(self.channel_names), ) + tuple(item.shape)
+        if noise is None:
+            noise = torch.randn(shape, dtype=item.dtype, device=item.device)
+        if steps is None:
+            steps = torch.randint(0, self.denoisers[self.channel_names[0]]
+                                  .num_steps, shape[:2], device=item.device)
+        if self.batch_channels:
+            return self._views_batched(pos_item, item, noise, steps)
+        return self._views_per_channel(pos_item, item, noise, steps)
+
+    def _views_per_channel(self, pos_item: Tensor, item: Tensor,
+                           noise: Tensor,
+                           steps: Tensor) -> Tuple[List[Tensor], Tensor]:
         views, rec = [], item.new_zeros(())
-        for name in self.channel_names:
-            eps = torch.randn_like(item)
+        for c, name in enumerate(self.channel_names):
+            eps = noise[c]
             if self.noise == 'psnet':
                 meta = self.metadata(name)
                 eps = self.psnets[name](
                     eps, None if meta is None else meta[pos_item])
-            view, rec_k = self.denoisers[name].p_losses(item, noise=eps)
+            view, rec_k = self.denoisers[name].p_losses(item, noise=eps,
+                                                        t=steps[c])
             views.append(view)
             rec = rec + rec_k
         return views, rec
+
+    def _views_batched(self, pos_item: Tensor, item: Tensor, noise: Tensor,
+                       steps: Tensor) -> Tuple[List[Tensor], Tensor]:
+        names = self.channel_names
+        eps = noise
+        if self.noise == 'psnet':
+            metadata = [self.metadata(name) for name in names]
+            rows = (None if metadata[0] is None else
+                    [meta[pos_item] for meta in metadata])
+            eps = psnet_channels([self.psnets[n] for n in names], noise, rows)
+        views, rec = denoise_channels([self.denoisers[n] for n in names],
+                                      item, eps, steps)
+        return list(views.unbind(0)), rec.sum()
+
+    def contrastive_terms(self, views: List[Tensor], item_table: Tensor,
+                          pos_item: Tensor) -> Tensor:
+        r"""The InfoNCE term of each view, :obj:`[C]`. With a candidate set
+        shared by the channels (:obj:`"full"`, :obj:`"in_batch"`) all views
+        go through one logit matrix; sampled candidates are drawn per
+        channel."""
+        if isinstance(self.negatives, str):
+            losses = info_nce_loss(torch.cat(views), item_table,
+                                   pos_item.repeat(len(views)), tau=self.tau,
+                                   negatives=self.negatives, reduction='none')
+            return losses.view(len(views), -1).sum(dim=1)
+        return torch.stack([
+            info_nce_loss(view, item_table, pos_item, tau=self.tau,
+                          negatives=self.negatives) for view in views
+        ])
 
     def loss(self, batch: TrainBatch) -> Tuple[Tensor, Dict[str, Tensor]]:
         r"""Computes the training objective on a batch of triples.
@@ -305,12 +373,10 @@ class InfoDCL(torch.nn.Module):
 
         cl = bpr.new_zeros(())
         if self.contrastive:
-            for k, view in enumerate(views):
-                term = info_nce_loss(view, item_table,
-                                     batch.pos_item, tau=self.tau,
-                                     negatives=self.negatives)
-                cl = cl + (2 * term if k == 0
-                           and self.duplicate_first_contrastive else term)
+            terms = self.contrastive_terms(views, item_table, batch.pos_item)
+            cl = terms.sum()
+            if self.duplicate_first_contrastive:
+                cl = cl + terms[0]
 
         bal = self._balance(views, rec, bpr, batch_size)
         w = self.weights

@@ -25,8 +25,10 @@ def _svd_tolerance(y: Tensor, s_max: Tensor) -> Tensor:
     (``max(B, d) * eps`` of the input dtype). It is floored at the accuracy
     of a float64 Gram matrix, :math:`\sqrt{\max(B, d) \cdot \epsilon_{64}}`,
     since that is how well the SVD below resolves small singular values.
+    :obj:`s_max` holds the largest singular value of each matrix of the
+    batch, :obj:`[..., 1]`.
     """
-    n = max(y.size(0), y.size(1))
+    n = max(y.size(-2), y.size(-1))
     rtol = max(n * torch.finfo(y.dtype).eps,
                (n * torch.finfo(torch.float64).eps)**0.5)
     # The floor keeps an all-zero batch from dividing by zero.
@@ -36,15 +38,16 @@ def _svd_tolerance(y: Tensor, s_max: Tensor) -> Tensor:
 def _fix_signs(V: Tensor) -> Tensor:
     # Singular vectors are defined up to sign: flip each column of V so that
     # its largest-magnitude entry is positive (U = yV/s then follows).
-    idx = V.abs().argmax(dim=0, keepdim=True)
-    sign = torch.where(V.gather(0, idx) < 0, -1.0, 1.0).to(V.dtype)
+    idx = V.abs().argmax(dim=-2, keepdim=True)
+    sign = torch.where(V.gather(-2, idx) < 0, -1.0, 1.0).to(V.dtype)
     return V * sign
 
 
 class _SafeThinSVD(torch.autograd.Function):
     r"""Thin SVD :math:`\mathbf{y} = \mathbf{U} \mathrm{diag}(\mathbf{s})
-    \mathbf{V}^{\top}` of a :math:`B \times d` matrix with a backward pass
-    that stays finite for repeated and zero singular values.
+    \mathbf{V}^{\top}` of a :math:`B \times d` matrix (or of each matrix of
+    a :math:`[C, B, d]` batch) with a backward pass that stays finite for
+    repeated and zero singular values.
 
     The forward pass diagonalises the :math:`d \times d` Gram matrix
     :math:`\mathbf{y}^{\top}\mathbf{y}` in float64 (faster than LAPACK's
@@ -54,34 +57,36 @@ class _SafeThinSVD(torch.autograd.Function):
     with :math:`1 / (s_k^2 - s_j^2)` and :math:`1 / s_j` set to zero below
     :func:`_svd_tolerance`. The :math:`B \times d` products run in the
     input's precision (at least float32), the :math:`d \times d` algebra in
-    float64.
+    float64. Every operation is batched over leading dimensions, so a stack
+    of matrices costs one call (one batched :obj:`eigh`).
     """
     @staticmethod
     def forward(ctx, y: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        k = min(y.size(0), y.size(1))
+        k = min(y.size(-2), y.size(-1))
         work = torch.promote_types(y.dtype, torch.float32)
         y64 = y.to(torch.float64)
-        gram = y64.t() @ y64
+        gram = y64.mT @ y64
         if not bool(torch.isfinite(gram).all()):
             raise ValueError(f"PSNet input of shape {tuple(y.shape)} "
                              f"contains NaN or infinite values")
         evals, evecs = torch.linalg.eigh(gram)  # ascending order
-        evals = evals.flip(0)[:k]
-        V64 = _fix_signs(evecs.flip(1)[:, :k])
+        evals = evals.flip(-1)[..., :k]
+        V64 = _fix_signs(evecs.flip(-1)[..., :k])
         s = evals.clamp(min=0.0).sqrt()
 
-        tol = _svd_tolerance(y, s[0])
+        tol = _svd_tolerance(y, s[..., :1])
         keep = s > tol
         s = torch.where(keep, s, 0.0)
         s_inv = torch.where(keep, 1.0 / s.clamp(min=tol), 0.0)
         # Columns of U that belong to zero singular values are undefined;
         # they are returned as zeros so the output is a function of y.
         V = V64.to(work)
-        U = (y.to(work) @ V) * s_inv.to(work)
+        U = (y.to(work) @ V) * s_inv.to(work).unsqueeze(-2)
 
         s2 = s * s
-        gap = s2.unsqueeze(0) - s2.unsqueeze(1)  # gap[j, k] = s_k^2 - s_j^2
-        inv_gap = torch.where(gap.abs() > tol * s[0],
+        # gap[..., j, k] = s_k^2 - s_j^2
+        gap = s2.unsqueeze(-2) - s2.unsqueeze(-1)
+        inv_gap = torch.where(gap.abs() > (tol * s[..., :1]).unsqueeze(-1),
                               1.0 / torch.where(gap == 0, 1.0, gap), 0.0)
 
         ctx.save_for_backward(U, V, V64, s, s_inv, inv_gap)
@@ -93,36 +98,48 @@ class _SafeThinSVD(torch.autograd.Function):
     def backward(ctx, gU: OptTensor, gs: OptTensor,
                  gV: OptTensor) -> Optional[Tensor]:
         U, V, V64, s, s_inv, inv_gap = ctx.saved_tensors
-        (B, k), d = U.shape, V.size(0)
+        B, k, d = U.size(-2), U.size(-1), V.size(-2)
         work = U.dtype
+        row = s.unsqueeze(-2)  # s_k along columns
+        col = s.unsqueeze(-1)  # s_j along rows
+        row_inv = s_inv.unsqueeze(-2)
 
         # inner = [skew(U^T gU) S + S skew(V^T gV)] / gap + diag(gs), in f64.
-        inner = torch.zeros(k, k, dtype=s.dtype, device=s.device)
+        inner = s.new_zeros(s.shape + (k, ))
         if gs is not None:
-            inner = inner + torch.diag(gs.to(s.dtype))
+            inner = inner + torch.diag_embed(gs.to(s.dtype))
         if gU is not None:
             # Gradients on the zeroed columns of U drop out by themselves:
             # they only meet zero columns of U and zero entries of s_inv.
             gU = gU.to(work)
-            UtgU = (U.t() @ gU).to(s.dtype)
-            inner = inner + (UtgU - UtgU.t()) * s.unsqueeze(0) * inv_gap
+            UtgU = (U.mT @ gU).to(s.dtype)
+            inner = inner + (UtgU - UtgU.mT) * row * inv_gap
         if gV is not None:
             gV = gV.to(s.dtype)
-            VtgV = V64.t() @ gV
-            inner = inner + s.unsqueeze(1) * (VtgV - VtgV.t()) * inv_gap
+            VtgV = V64.mT @ gV
+            inner = inner + col * (VtgV - VtgV.mT) * inv_gap
 
         if gU is not None and B > k:
             # U [inner] V^T + (I - U U^T) gU S^-1 V^T
-            core = (inner - UtgU * s_inv).to(work)
-            grad = (U @ core + gU * s_inv.to(work)) @ V.t()
+            core = (inner - UtgU * row_inv).to(work)
+            grad = (U @ core + gU * row_inv.to(work)) @ V.mT
         elif gV is not None and d > k:
             # U [inner] V^T + U S^-1 gV^T (I - V V^T)
-            right = ((inner - VtgV.t() * s_inv.unsqueeze(1)) @ V64.t() +
-                     (gV * s_inv).t())
+            right = ((inner - VtgV.mT * s_inv.unsqueeze(-1)) @ V64.mT +
+                     (gV * row_inv).mT)
             grad = U @ right.to(work)
         else:
-            grad = U @ (inner @ V64.t()).to(work)
+            grad = U @ (inner @ V64.mT).to(work)
         return grad.to(ctx.in_dtype)
+
+
+def _check_svd_input(y: Tensor, ndim: int, shape_text: str):
+    if y.dim() != ndim or y.numel() == 0:
+        raise ValueError(f"'safe_svd' expects a non-empty {shape_text} "
+                         f"(got shape {tuple(y.shape)})")
+    if not y.is_floating_point():
+        raise TypeError(f"'safe_svd' expects a floating-point matrix "
+                        f"(got {y.dtype})")
 
 
 def safe_svd(y: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -142,18 +159,19 @@ def safe_svd(y: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     one returned by :meth:`torch.linalg.eigh` (any basis is valid).
 
     Args:
-        y (torch.Tensor): A floating-point matrix of shape :obj:`[B, d]`.
+        y (torch.Tensor): A floating-point matrix of shape :obj:`[B, d]`, or
+            a batch of them :obj:`[C, B, d]` (each decomposed on its own,
+            in one call).
 
     Returns:
         :obj:`(U, s, V)` of shapes :obj:`[B, k]`, :obj:`[k]` and
-        :obj:`[d, k]` with :obj:`k = min(B, d)`, in the dtype of :obj:`y`.
+        :obj:`[d, k]` with :obj:`k = min(B, d)` (with the leading :obj:`C`
+        for a batch), in the dtype of :obj:`y`.
     """
-    if y.dim() != 2 or y.numel() == 0:
-        raise ValueError(f"'safe_svd' expects a non-empty 2-D matrix "
-                         f"(got shape {tuple(y.shape)})")
-    if not y.is_floating_point():
-        raise TypeError(f"'safe_svd' expects a floating-point matrix "
-                        f"(got {y.dtype})")
+    if y.dim() == 3:
+        _check_svd_input(y, 3, '[C, B, d] batch of matrices')
+    else:
+        _check_svd_input(y, 2, '2-D matrix')
     return _SafeThinSVD.apply(y)
 
 
