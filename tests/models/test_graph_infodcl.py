@@ -393,3 +393,32 @@ def test_bad_input_errors():
     with pytest.raises(ValueError, match="'batch.user' contains the id 9"):
         make_model().loss(TrainBatch(torch.tensor([9]), torch.tensor([0]),
                                      torch.tensor([1])))
+
+
+def test_one_cached_propagation_with_sparse_backward_serves_both_views(
+        monkeypatch):
+    import torch_geometric_infodcl.nn.lightgcn_inference as inference
+    calls = {'norm': 0, 'spmm': 0, 'sparse_grad': 0}
+    norm, spmm = inference.bipartite_gcn_norm, inference.spmm
+
+    def counted_norm(*args, **kwargs):
+        calls['norm'] += 1
+        return norm(*args, **kwargs)
+
+    def counted_spmm(mat, x, mat_t=None):
+        calls['spmm'] += 1
+        # The backward is the cached transpose, not a dense adjacency.
+        assert mat.layout == torch.sparse_csr and mat_t is not None
+        out = spmm(mat, x, mat_t)
+        calls['sparse_grad'] += 'SparseMatmul' in type(out.grad_fn).__name__
+        return out
+
+    monkeypatch.setattr(inference, 'bipartite_gcn_norm', counted_norm)
+    monkeypatch.setattr(inference, 'spmm', counted_spmm)
+    model = make_model(num_views=2, num_layers=3)  # two views, 3 layers
+    for step in range(2):
+        total, _ = model.loss(tiny_batch())
+        total.backward()
+    # One propagation per step (users and items, 3 layers each) for the
+    # recommendation loss and both views; the normalisation is built once.
+    assert calls == {'norm': 1, 'spmm': 2 * 3 * 2, 'sparse_grad': 2 * 3 * 2}

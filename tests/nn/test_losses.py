@@ -289,3 +289,25 @@ def test_info_nce_under_bf16_autocast_is_close_to_fp32():
     out.backward()
     assert item_emb.grad.dtype == torch.float32
     assert torch.isfinite(item_emb.grad).all()
+
+
+def test_sample_distinct_is_uniform_over_subsets():
+    from torch_geometric_infodcl.nn.losses import sample_distinct
+
+    # Rejection path (k <= n / 4): exactly k distinct sorted ids, every id
+    # equally often (a chi-square bound at a 1e-6 false-alarm rate).
+    gen = torch.Generator().manual_seed(0)
+    n, k, draws = 40, 8, 4000
+    counts = torch.zeros(n)
+    for _ in range(draws):
+        ids = sample_distinct(n, k, gen)
+        assert ids.numel() == k and torch.equal(ids, ids.unique())
+        counts += torch.bincount(ids, minlength=n)
+    expected = draws * k / n
+    chi2 = float(((counts - expected)**2 / expected).sum())
+    assert chi2 < 90.0  # chi-square(39) quantile 1 - 1e-6 is about 89
+    # Every pair of 12 ids occurs (each has probability 1/66 per draw).
+    pairs = {tuple(sample_distinct(12, 2, gen).tolist()) for _ in range(3000)}
+    assert len(pairs) == 66
+    # Dense path: the whole catalogue.
+    assert torch.equal(sample_distinct(5, 5, gen), torch.arange(5))

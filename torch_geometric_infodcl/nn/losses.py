@@ -95,11 +95,10 @@ def _candidate_ids(negatives: Negatives, pos_item: Tensor, num_items: int,
             raise ValueError(f"the number of sampled negatives must be in "
                              f"1..{num_items} (the number of items), got "
                              f"{negatives}")
-        # Uniform without replacement, so no item counts twice.
         device = generator.device if generator is not None else \
             pos_item.device
-        perm = torch.randperm(num_items, generator=generator, device=device)
-        return perm[:negatives].to(pos_item.device).sort().values
+        return sample_distinct(num_items, negatives, generator,
+                               device).to(pos_item.device)
     if isinstance(negatives, Tensor):
         if negatives.dim() != 1:
             raise ValueError(f"candidate ids must be one-dimensional (got "
@@ -110,6 +109,35 @@ def _candidate_ids(negatives: Negatives, pos_item: Tensor, num_items: int,
         return negatives.to(pos_item.device, torch.long).unique()
     raise TypeError(f"'negatives' must be 'full', 'in_batch', an int or a "
                     f"tensor of item ids (got {type(negatives).__name__})")
+
+
+# Below this fraction of the catalogue, distinct ids are drawn by rejection
+# in O(k log k); above it a permutation of the catalogue is as cheap.
+_DENSE_SAMPLE_FRACTION = 0.25
+
+
+def sample_distinct(num_items: int, k: int,
+                    generator: Optional[torch.Generator] = None,
+                    device: Optional[torch.device] = None) -> Tensor:
+    r"""Returns :obj:`k` distinct ids drawn uniformly from
+    :obj:`range(num_items)` (every :obj:`k`-subset equally likely), sorted.
+
+    For :obj:`k` up to a quarter of the catalogue the cost is
+    :math:`O(k \log k)`, independent of :obj:`num_items`: ids are drawn with
+    replacement and only the shortfall left by duplicates is redrawn (the
+    procedure treats every id alike, so the set is uniform). Larger
+    :obj:`k` take the first :obj:`k` of a random permutation.
+    """
+    if k > _DENSE_SAMPLE_FRACTION * num_items:
+        perm = torch.randperm(num_items, generator=generator, device=device)
+        return perm[:k].sort().values
+    chosen = torch.randint(num_items, (k, ), generator=generator,
+                           device=device).unique()
+    while chosen.numel() < k:
+        extra = torch.randint(num_items, (k - chosen.numel(), ),
+                              generator=generator, device=device)
+        chosen = torch.cat([chosen, extra]).unique()
+    return chosen
 
 
 class _LogSumExpMatmul(torch.autograd.Function):
