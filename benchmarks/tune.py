@@ -39,9 +39,14 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-import optuna
-import torch
-from optuna.trial import TrialState
+# Before torch starts OpenMP: idle threads sleep instead of spinning, so runs
+# side by side do not stall each other (README, "Runs side by side"); an
+# explicit OMP_WAIT_POLICY wins.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+
+import optuna  # noqa: E402
+import torch  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))

@@ -21,24 +21,33 @@ Expected failures print one 'error: ...' line and exit with status 2
 """
 import argparse
 import io
+import os
 import os.path as osp
 import sys
 import traceback
 import warnings
 from typing import Any, Dict, Mapping, Optional
 
-import torch
+# Before torch starts OpenMP: idle threads sleep instead of spinning, so runs
+# side by side do not stall each other (README, "Runs side by side"); an
+# explicit OMP_WAIT_POLICY wins.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
-from torch_geometric_infodcl.checkpoint import CheckpointError
-from torch_geometric_infodcl.config import TrainConfig, parse_text
-from torch_geometric_infodcl.datasets import DatasetDownloadError
-from torch_geometric_infodcl.experiment import (
+import torch  # noqa: E402
+
+from torch_geometric_infodcl.checkpoint import CheckpointError  # noqa: E402
+from torch_geometric_infodcl.config import (  # noqa: E402
+    TrainConfig,
+    parse_text,
+)
+from torch_geometric_infodcl.datasets import DatasetDownloadError  # noqa: E402
+from torch_geometric_infodcl.experiment import (  # noqa: E402
     build_experiment,
     load_data,
     run_identity,
 )
-from torch_geometric_infodcl.metrics import full_rank_metrics
-from torch_geometric_infodcl.options import (
+from torch_geometric_infodcl.metrics import full_rank_metrics  # noqa: E402
+from torch_geometric_infodcl.options import (  # noqa: E402
     LEGACY_OPTIONS,
     ConfigError,
     Option,
@@ -48,16 +57,16 @@ from torch_geometric_infodcl.options import (
     resolve,
     split_config,
 )
-from torch_geometric_infodcl.profile import peak_rss_mb
-from torch_geometric_infodcl.run_folder import (
+from torch_geometric_infodcl.profile import peak_rss_mb  # noqa: E402
+from torch_geometric_infodcl.run_folder import (  # noqa: E402
     CONFIG_FILE,
     CURVES_FILE,
     RESULTS_FILE,
     RunFolder,
     RunFolderBusyError,
 )
-from torch_geometric_infodcl.train import Trainer
-from torch_geometric_infodcl.typing import EDGE_TYPE
+from torch_geometric_infodcl.train import Trainer  # noqa: E402
+from torch_geometric_infodcl.typing import EDGE_TYPE  # noqa: E402
 
 GROUPS = ('data', 'model', 'training', 'run')
 # Failures of input, files or training that print one line, not a traceback.

@@ -660,3 +660,25 @@ def test_non_finite_embeddings_at_evaluation_are_a_divergence():
     torch.manual_seed(0)
     with pytest.raises(FloatingPointError, match='non-finite user emb.*2'):
         Trainer(Diverged(60, 120), planted_data(), config(epochs=4)).fit()
+
+
+def test_compile_wraps_the_loss_and_trains_the_same(monkeypatch):
+    # torch.compile itself takes minutes on CPU: a stand-in records what the
+    # trainer compiles and returns it unchanged, so the run must equal the
+    # eager one and the state_dict keeps its keys.
+    compiled = []
+
+    def fake_compile(fn, **kwargs):
+        compiled.append((fn, kwargs))
+        return fn
+
+    monkeypatch.setattr(torch, 'compile', fake_compile)
+    data = planted_data()
+    eager = Trainer(make_model(), data, config(epochs=2)).fit()
+    model = make_model()
+    result = Trainer(model, data, config(epochs=2, compile=True)).fit()
+    assert len(compiled) == 1
+    fn, kwargs = compiled[0]
+    assert fn == model.loss and kwargs == {'dynamic': True}
+    assert result['test'] == eager['test']
+    assert set(model.state_dict()) == set(make_model().state_dict())

@@ -288,6 +288,9 @@ class TrainConfig(_Checked):
         bf16 (bool, optional): Computes the loss under
             :func:`torch.autocast` with :obj:`torch.bfloat16`.
             (default: :obj:`False`)
+        compile (bool, optional): Compiles the model's loss with
+            :func:`torch.compile` (inductor, dynamic shapes); the first
+            steps pay the compilation. (default: :obj:`False`)
         progress (bool, optional): Shows a progress bar per epoch.
             (default: :obj:`True`)
         output_dir (str, optional): Folder for :obj:`metrics.jsonl` and
@@ -313,6 +316,7 @@ class TrainConfig(_Checked):
                        high_text="2**32 (NumPy's limit)")
     device: str = _field('cpu', 'str')
     bf16: bool = _field(False, 'bool')
+    compile: bool = _field(False, 'bool')
     progress: bool = _field(True, 'bool')
     output_dir: Optional[str] = _field(None, 'path', optional=True)
     resume: bool = _field(False, 'bool')

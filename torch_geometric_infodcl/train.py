@@ -382,6 +382,7 @@ class Trainer:
             self.optimizer = torch.optim.Adam(
                 self.model.parameters(), lr=cfg.lr,
                 weight_decay=cfg.weight_decay)
+        self._loss = self._loss_function()
         self.state = TrainState(run_id=uuid.uuid4().hex[:12])
         if cfg.output_dir is not None:
             if self.run_folder is None:
@@ -402,6 +403,13 @@ class Trainer:
         self.state.sessions.append({'start_epoch': self.state.epoch,
                                     'epochs': self._epoch_budget()})
         self._prepared = True
+
+    def _loss_function(self) -> Callable:
+        # The bound method is compiled, not the module: the state_dict (and
+        # so every checkpoint) keeps its keys.
+        if self.closed_form or not self.config.compile:
+            return getattr(self.model, 'loss', None)
+        return torch.compile(self.model.loss, dynamic=True)
 
     def fit(self) -> Dict[str, Any]:
         r"""Trains, selects and tests the model.
@@ -493,7 +501,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
                             enabled=self.config.bf16):
-            total, terms = self.model.loss(batch)
+            total, terms = self._loss(batch)
         names, stacked = self._stack_terms(total, terms)
         values = stacked.tolist()  # The one host-device sync per step.
         if not math.isfinite(values[0]):
