@@ -404,19 +404,16 @@ def full_batches(sampler: NegativeSampler, batch_size: int, count: int,
     return batches
 
 
-def make_train_step(model: torch.nn.Module, batches: List[TrainBatch],
-                    bf16: bool = False,
-                    lr: float = 0.005) -> Callable[[], Tensor]:
-    r"""One optimisation step per call, as :class:`Trainer` runs it
-    (``zero_grad``, ``model.loss`` optionally under bf16 autocast,
-    ``backward``, ``Adam.step``), cycling through :obj:`batches`; returns
-    the detached loss. The learning rate does not change the cost."""
+def make_batch_step(model: torch.nn.Module, bf16: bool = False,
+                    lr: float = 0.005) -> Callable[[TrainBatch], Tensor]:
+    r"""One optimisation step on a given batch per call, as :class:`Trainer`
+    runs it (``zero_grad``, ``model.loss`` optionally under bf16 autocast,
+    ``backward``, ``Adam.step``); returns the detached loss. The learning
+    rate does not change the cost."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    cycle = itertools.cycle(batches)
     model.train()
 
-    def step() -> Tensor:
-        batch = next(cycle)
+    def step(batch: TrainBatch) -> Tensor:
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
             total, _ = model.loss(batch)
@@ -424,7 +421,17 @@ def make_train_step(model: torch.nn.Module, batches: List[TrainBatch],
         optimizer.step()
         return total.detach()
 
+    step.optimizer = optimizer
     return step
+
+
+def make_train_step(model: torch.nn.Module, batches: List[TrainBatch],
+                    bf16: bool = False,
+                    lr: float = 0.005) -> Callable[[], Tensor]:
+    r""":func:`make_batch_step` cycling through :obj:`batches`."""
+    step_on = make_batch_step(model, bf16, lr)
+    cycle = itertools.cycle(batches)
+    return lambda: step_on(next(cycle))
 
 
 def timed_steps(step: Callable[[], Tensor], runs: int, name: str,
