@@ -238,10 +238,12 @@ def child(args: argparse.Namespace) -> None:
         for batch in sampler.epoch_batches(BATCH_SIZE, generator):
             step_on(batch)
         result.update(epoch_seconds=time.perf_counter() - start,
-                      epoch_time_method='measured')
+                      epoch_time_method='measured',
+                      estimated_from_steps=False)
     else:
         result.update(epoch_seconds=estimate,
-                      epoch_time_method='estimated_from_steps')
+                      epoch_time_method='estimated_from_steps',
+                      estimated_from_steps=True)
     common.emit(result)
 
 
