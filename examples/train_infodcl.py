@@ -9,6 +9,12 @@ Defaults are the authors' Office settings. Examples::
     python examples/train_infodcl.py --model lightgcn --dataset office
     python examples/train_infodcl.py --config runs/office/config.yaml --output runs/again
     python examples/train_infodcl.py --output runs/office --resume [--epochs N]
+    torchrun --nproc_per_node=2 examples/train_infodcl.py --threads 1 ...
+
+Under torchrun every process trains on its share of each global batch
+(--batch-size must be a multiple of the process count), DDP averages the
+gradients, and rank 0 alone writes OUTPUT; --resume needs the same process
+count as the run it continues.
 
 Every flag is also a key of a configuration file (YAML or JSON, one flat
 mapping: the long flag with '-' replaced by '_', typed values); flags given
@@ -34,7 +40,9 @@ from typing import Any, Dict, Mapping, Optional
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import torch  # noqa: E402
+import torch.distributed  # noqa: E402
 
+from torch_geometric_infodcl import distributed  # noqa: E402
 from torch_geometric_infodcl.checkpoint import CheckpointError  # noqa: E402
 from torch_geometric_infodcl.config import (  # noqa: E402
     TrainConfig,
@@ -72,7 +80,8 @@ GROUPS = ('data', 'model', 'training', 'run')
 # Failures of input, files or training that print one line, not a traceback.
 EXPECTED_ERRORS = (ConfigError, CheckpointError, ValueError, OSError,
                    FloatingPointError, RunFolderBusyError,
-                   DatasetDownloadError)
+                   DatasetDownloadError, distributed.DistributedError,
+                   torch.distributed.DistError)
 
 
 def _type(option: Option):
@@ -267,8 +276,9 @@ def run(args: argparse.Namespace, folder: Optional[RunFolder]) -> dict:
     r"""Loads the data, builds the model, trains it and writes the run's
     files into :obj:`folder` (held by the caller)."""
     settings = args.settings
-    data, raw_dir = load_data(args.dataset, args.root, args.raw_dir,
-                              args.format)
+    with distributed.main_first():  # Rank 0 builds the dataset cache.
+        data, raw_dir = load_data(args.dataset, args.root, args.raw_dir,
+                                  args.format)
     model, info = build_experiment(settings, data, raw_dir)
     config = TrainConfig(**split_config(settings)['training'],
                          output_dir=args.output, resume=args.resume)
@@ -292,6 +302,8 @@ def run(args: argparse.Namespace, folder: Optional[RunFolder]) -> dict:
     reference = reference_summary(result['history'])
     if reference is not None:
         result['reference_protocol'] = reference
+    if distributed.world()[0] != 0:
+        return result  # Rank 0 reports.
 
     print_table(result)
     if 'selected' in result:
@@ -315,10 +327,13 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    if args.output is None:
-        return run(args, None)
-    with RunFolder(args.output).acquire(args.resume) as folder:
-        return run(args, folder)
+    # The device is checked before a process group is started on it.
+    device = TrainConfig(device=args.device).resolve_device()
+    with distributed.launch(device) as (rank, _):
+        if args.output is None or rank != 0:
+            return run(args, None)
+        with RunFolder(args.output).acquire(args.resume) as folder:
+            return run(args, folder)
 
 
 def error_message(error: BaseException) -> str:
@@ -346,7 +361,9 @@ def console_main(argv=None) -> int:
     except EXPECTED_ERRORS as error:
         if '--debug' in argv:
             traceback.print_exc()
-        print(f'error: {error_message(error)}', file=sys.stderr)
+        rank, world_size = distributed.world_of_environment()
+        where = f'[rank {rank}] ' if world_size > 1 else ''
+        print(f'error: {where}{error_message(error)}', file=sys.stderr)
         return 2
     return 0
 

@@ -73,3 +73,11 @@ def run_forked():
         return status, output
 
     return run
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'distributed: spawns 2 gloo processes (deselect with '
+        '-m "not distributed")')
+    config.addinivalue_line('markers',
+                            'cuda: needs a CUDA device (skipped without)')

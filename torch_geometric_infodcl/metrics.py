@@ -1,5 +1,14 @@
 import math
-from typing import Dict, List, Optional, Sequence, Union
+from typing import (
+    Any,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import torch
 from torch import Tensor
@@ -10,6 +19,7 @@ from torch_geometric_infodcl.utils.checks import (
     check_int,
     check_same_size,
 )
+from torch_geometric_infodcl.utils.shards import shard_range
 
 EdgeIndexes = Union[Tensor, Sequence[Tensor]]
 
@@ -272,55 +282,114 @@ def full_rank_metrics(
     if protocol not in ('standard', 'reference'):
         raise ValueError(f"'protocol' must be 'standard' or 'reference' "
                          f"(got {protocol!r})")
-    check_int(batch_size, 'batch_size')
-    _check_embeddings(user_emb, item_emb)
-    num_users, num_items = user_emb.size(0), item_emb.size(0)
-    ks = _check_ks(ks, num_items)
-    device = user_emb.device
-    target = _sorted_unique(
-        _pair_keys(
-            target_edge_index.to(device) if isinstance(
-                target_edge_index, Tensor) else target_edge_index,
-            num_users, num_items, 'target_edge_index'))
-    if target.numel() == 0:
-        raise ValueError("'target_edge_index' holds no pairs")
-    exclude = _exclude_keys(exclude_edge_index, num_users, num_items, device)
-    _check_overlap(target, exclude, num_items)
-
-    # Evaluated users in id order; rank[u] is u's row among them (-1: none).
-    target_user, target_item = target // num_items, target % num_items
-    users, num_targets = torch.unique_consecutive(target_user,
-                                                  return_counts=True)
-    rank = torch.full((num_users, ), -1, dtype=torch.long, device=device)
-    rank[users] = torch.arange(users.numel(), device=device)
-    target_rank = rank[target_user]  # sorted, as keys are sorted by user
-    exclude_rank = rank[exclude // num_items]
-    evaluated = exclude_rank >= 0
-    exclude_rank = exclude_rank[evaluated]
-    exclude_item = exclude[evaluated] % num_items
-
-    item_emb = item_emb.to(_score_dtype(user_emb, item_emb))
-    sums = {f'{name}@{k}': 0.0 for k in ks for name in METRIC_NAMES}
-    batch_means: List[Dict[str, float]] = []
-    for start in range(0, users.numel(), batch_size):
-        end = min(start + batch_size, users.numel())
-        hits = _ranked_hits(user_emb, item_emb, users, target_rank,
-                            target_item, exclude_rank, exclude_item, start,
-                            end, max(ks))
-        values = _per_user_metrics(hits, num_targets[start:end].double(), ks)
-        for key, value in values.items():
-            sums[key] += float(value.sum())
-        batch_means.append({
-            key: round(float(value.mean()), 4)
-            for key, value in values.items()
-        })
-
     if protocol == 'standard':
-        out = {key: total / users.numel() for key, total in sums.items()}
+        names, sums, count = full_rank_metric_sums(
+            user_emb, item_emb, target_edge_index, exclude_edge_index, ks,
+            batch_size)
+        out: Dict[str, Any] = {name: total / count
+                               for name, total in zip(names, sums.tolist())}
     else:
+        ranking = _Ranking(user_emb, item_emb, target_edge_index,
+                           exclude_edge_index, ks, batch_size)
+        means = [values.mean(dim=0) for values in ranking.batches(
+            0, ranking.num_users)]
+        batch_means = torch.stack(means).tolist()
+        names, count = ranking.names, ranking.num_users
         out = {
-            key: sum(batch[key] for batch in batch_means) / len(batch_means)
-            for key in sums
+            name: sum(round(row[j], 4) for row in batch_means) /
+            len(batch_means)
+            for j, name in enumerate(names)
         }
-    out['num_users'] = users.numel()
+    out['num_users'] = count
     return out
+
+
+def full_rank_metric_sums(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    target_edge_index: Tensor,
+    exclude_edge_index: Optional[EdgeIndexes] = None,
+    ks: Sequence[int] = (10, 20, 50),
+    batch_size: int = 2048,
+    shard: Tuple[int, int] = (0, 1),
+) -> Tuple[List[str], Tensor, int]:
+    r"""The per-user sums behind :func:`full_rank_metrics` (standard
+    protocol) over one shard of the evaluated users: with
+    :obj:`shard=(r, n)`, the users with targets, in id order, are split into
+    :obj:`n` contiguous parts (sizes differing by at most one, no user
+    repeated) and only part :obj:`r` is scored. Adding the sums and counts
+    of all parts and dividing gives :func:`full_rank_metrics`' means;
+    :func:`~torch_geometric_infodcl.distributed.sharded_full_rank_metrics`
+    does so across the ranks of a process group.
+
+    Returns:
+        :obj:`(names, sums, count)`: the metric names, their float64 sums
+        over the shard's users (a tensor on the embeddings' device, no host
+        synchronisation per block) and the shard's number of users.
+    """
+    ranking = _Ranking(user_emb, item_emb, target_edge_index,
+                       exclude_edge_index, ks, batch_size)
+    start, end = shard_range(ranking.num_users, *shard)
+    sums = torch.zeros(len(ranking.names), dtype=torch.float64,
+                       device=user_emb.device)
+    for values in ranking.batches(start, end):
+        sums += values.sum(dim=0)
+    return ranking.names, sums, end - start
+
+
+class _Ranking:
+    r"""The checked inputs of a full-rank evaluation, indexed by the
+    evaluated users (those with targets, in id order)."""
+    def __init__(self, user_emb: Tensor, item_emb: Tensor,
+                 target_edge_index: Tensor,
+                 exclude_edge_index: Optional[EdgeIndexes],
+                 ks: Sequence[int], batch_size: int) -> None:
+        check_int(batch_size, 'batch_size')
+        _check_embeddings(user_emb, item_emb)
+        num_users, num_items = user_emb.size(0), item_emb.size(0)
+        self.ks = _check_ks(ks, num_items)
+        self.names = [f'{name}@{k}' for k in self.ks
+                      for name in METRIC_NAMES]
+        self.batch_size = batch_size
+        device = user_emb.device
+        target = _sorted_unique(
+            _pair_keys(
+                target_edge_index.to(device) if isinstance(
+                    target_edge_index, Tensor) else target_edge_index,
+                num_users, num_items, 'target_edge_index'))
+        if target.numel() == 0:
+            raise ValueError("'target_edge_index' holds no pairs")
+        exclude = _exclude_keys(exclude_edge_index, num_users, num_items,
+                                device)
+        _check_overlap(target, exclude, num_items)
+
+        # rank[u] is u's row among the evaluated users (-1: none).
+        target_user = target // num_items
+        self.target_item = target % num_items
+        self.users, self.num_targets = torch.unique_consecutive(
+            target_user, return_counts=True)
+        self.num_users = self.users.numel()
+        rank = torch.full((num_users, ), -1, dtype=torch.long, device=device)
+        rank[self.users] = torch.arange(self.num_users, device=device)
+        self.target_rank = rank[target_user]  # sorted: keys sorted by user
+        exclude_rank = rank[exclude // num_items]
+        evaluated = exclude_rank >= 0
+        self.exclude_rank = exclude_rank[evaluated]
+        self.exclude_item = exclude[evaluated] % num_items
+        self.user_emb = user_emb
+        self.item_emb = item_emb.to(_score_dtype(user_emb, item_emb))
+
+    def batches(self, start: int, end: int) -> Iterator[Tensor]:
+        r"""Yields the per-user metric values :obj:`[b, len(names)]`
+        (float64) of the evaluated users :obj:`[start, end)`, in blocks of
+        :obj:`batch_size` users counted from :obj:`start`."""
+        for lo in range(start, end, self.batch_size):
+            hi = min(lo + self.batch_size, end)
+            hits = _ranked_hits(self.user_emb, self.item_emb, self.users,
+                                self.target_rank, self.target_item,
+                                self.exclude_rank, self.exclude_item, lo, hi,
+                                max(self.ks))
+            values = _per_user_metrics(hits,
+                                       self.num_targets[lo:hi].double(),
+                                       self.ks)
+            yield torch.stack([values[name] for name in self.names], dim=1)

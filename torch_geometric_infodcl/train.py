@@ -24,6 +24,7 @@ from torch_geometric import seed_everything
 from torch_geometric.data import HeteroData
 from tqdm import tqdm
 
+from torch_geometric_infodcl import distributed
 from torch_geometric_infodcl.checkpoint import (
     CheckpointError,
     get_rng_states,
@@ -33,8 +34,10 @@ from torch_geometric_infodcl.checkpoint import (
     state_dict_copy,
 )
 from torch_geometric_infodcl.config import TrainConfig
-from torch_geometric_infodcl.data.sampling import NegativeSampler
-from torch_geometric_infodcl.metrics import full_rank_metrics
+from torch_geometric_infodcl.data.sampling import (
+    NegativeSampler,
+    check_world_batch,
+)
 from torch_geometric_infodcl.models.protocol import (
     ClosedFormModel,
     GraphModel,
@@ -293,6 +296,9 @@ class Trainer:
         self.closed_form = bool(getattr(model, 'closed_form', False))
         self.last_valid: Optional[Dict[str, float]] = None
         self.device = config.resolve_device()
+        self.rank, self.world_size = distributed.world()
+        if not self.closed_form:
+            check_world_batch(config.batch_size, self.world_size)
 
         store = _interaction_store(data)
         self.num_users, self.num_items = (_node_count(data, node_type)
@@ -369,7 +375,9 @@ class Trainer:
         if self._prepared:
             return
         cfg = self.config
-        seed_everything(cfg.seed)
+        # Each rank draws its own noise inside the model; the epoch's
+        # triples come from self.generator, seeded alike on every rank.
+        seed_everything((cfg.seed + self.rank) % 2**32)
         self.model.to(self.device)
         if isinstance(self.model, GraphModel):
             self.model.set_graph(self.edge_index)
@@ -383,12 +391,10 @@ class Trainer:
                 self.model.parameters(), lr=cfg.lr,
                 weight_decay=cfg.weight_decay)
         self._loss = self._loss_function()
-        self.state = TrainState(run_id=uuid.uuid4().hex[:12])
+        # The run id is rank 0's (a restored run keeps the checkpoint's).
+        self.state = TrainState(run_id=distributed.share_from_main(
+            uuid.uuid4().hex[:12]))
         if cfg.output_dir is not None:
-            if self.run_folder is None:
-                self.run_folder = RunFolder(cfg.output_dir).acquire(
-                    cfg.resume)
-                self._owns_folder = True
             try:
                 self._start_or_restore()
             except BaseException:
@@ -404,12 +410,16 @@ class Trainer:
                                     'epochs': self._epoch_budget()})
         self._prepared = True
 
-    def _loss_function(self) -> Callable:
-        # The bound method is compiled, not the module: the state_dict (and
-        # so every checkpoint) keeps its keys.
-        if self.closed_form or not self.config.compile:
-            return getattr(self.model, 'loss', None)
-        return torch.compile(self.model.loss, dynamic=True)
+    def _loss_function(self) -> Optional[Callable]:
+        # model.loss behind DDP in a process group; compiled as a call, not
+        # as the model: the state_dict (and so every checkpoint) keeps its
+        # keys.
+        if self.closed_form:
+            return None
+        loss = distributed.training_module(self.model, self.device)
+        if not self.config.compile:
+            return loss
+        return torch.compile(loss, dynamic=True)
 
     def fit(self) -> Dict[str, Any]:
         r"""Trains, selects and tests the model.
@@ -470,48 +480,61 @@ class Trainer:
         cfg = self.config
         self.model.train()
         start = time.perf_counter()
-        sums: Optional[List[float]] = None
+        rows: List[Tensor] = []
         names: List[str] = []
-        batches = self.sampler.epoch_batches(cfg.batch_size, self.generator)
-        bar = tqdm(batches, total=self.sampler.num_batches(cfg.batch_size),
-                   desc=f'epoch {epoch}', disable=not cfg.progress,
-                   leave=False, dynamic_ncols=True)
+        running: Optional[Tensor] = None
+        batches = self.sampler.epoch_batches(cfg.batch_size, self.generator,
+                                             self.rank, self.world_size)
+        bar = tqdm(batches, total=self.sampler.num_batches(
+            cfg.batch_size, self.world_size), desc=f'epoch {epoch}',
+                   disable=not cfg.progress or self.rank != 0, leave=False,
+                   dynamic_ncols=True)
         try:
             for step, batch in enumerate(bar, start=1):
                 names, values = self._train_step(batch, epoch)
-                sums = values if sums is None else [
-                    s + v for s, v in zip(sums, values)
-                ]
-                if cfg.progress:
-                    bar.set_postfix({n: f'{s / step:.4g}'
-                                     for n, s in zip(names, sums)},
-                                    refresh=False)
+                rows.append(values)
+                if cfg.progress and self._check_every_step:
+                    running = values if running is None else running + values
+                    bar.set_postfix({n: f'{m:.4g}' for n, m in zip(
+                        names, (running / step).tolist())}, refresh=False)
         finally:
             bar.close()
-        if self.device.type == 'cuda':
-            torch.cuda.synchronize(self.device)
+        # One host-device synchronisation per epoch (and, on CUDA, the
+        # deferred finiteness check of every step).
+        table = torch.stack(rows)
+        if not self._check_every_step:
+            table = self._mean_over_ranks(table)
+            self._check_finite(names, table, epoch)
+        values = table.tolist()
+        sums = [sum(column) for column in zip(*values)]
         state = self.state
         state.epoch_seconds.append(time.perf_counter() - start)
-        state.epoch_losses = {n: s / step for n, s in zip(names, sums)}
+        state.epoch_losses = {n: s / len(values) for n, s in zip(names, sums)}
         state.loss_curve.append(state.epoch_losses)
         state.epoch = epoch
 
+    @property
+    def _check_every_step(self) -> bool:
+        # On the CPU reading the loss is free: every step is checked before
+        # its update. On CUDA it would stall the pipeline once per step, so
+        # the steps' values stay on the device until the end of the epoch.
+        return self.device.type == 'cpu'
+
+    def _mean_over_ranks(self, values: Tensor) -> Tensor:
+        if self.world_size == 1:
+            return values
+        return distributed.all_reduce_sum(values.clone()) / self.world_size
+
     def _train_step(self, batch: Any, epoch: int) -> Tuple[List[str],
-                                                           List[float]]:
+                                                           Tensor]:
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
                             enabled=self.config.bf16):
             total, terms = self._loss(batch)
-        names, stacked = self._stack_terms(total, terms)
-        values = stacked.tolist()  # The one host-device sync per step.
-        if not math.isfinite(values[0]):
-            bad = [n for n, v in zip(names[1:], values[1:])
-                   if not math.isfinite(v)]
-            raise FloatingPointError(
-                f"non-finite training loss at epoch {epoch}: total = "
-                f"{values[0]}; non-finite term(s): "
-                f"{', '.join(bad) if bad else 'none (the sum overflowed)'}"
-                f"{self._checkpoint_note()}")
+        names, values = self._stack_terms(total, terms)
+        if self._check_every_step:
+            values = self._mean_over_ranks(values)
+            self._check_finite(names, values.view(1, -1), epoch)
         total.backward()
         if self.config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(),
@@ -519,10 +542,27 @@ class Trainer:
         self.optimizer.step()
         return names, values
 
+    def _check_finite(self, names: List[str], table: Tensor,
+                      epoch: int) -> None:
+        r"""Raises if a step's loss values (a row of :obj:`table`, the same
+        on every rank) are not finite, naming the first such step's
+        non-finite terms."""
+        bad_rows = (~torch.isfinite(table[:, 0])).nonzero().view(-1)
+        if bad_rows.numel() == 0:
+            return
+        values = table[int(bad_rows[0])].tolist()
+        bad = [n for n, v in zip(names[1:], values[1:])
+               if not math.isfinite(v)]
+        raise FloatingPointError(
+            f"non-finite training loss at epoch {epoch}: total = "
+            f"{values[0]}; non-finite term(s): "
+            f"{', '.join(bad) if bad else 'none (the sum overflowed)'}"
+            f"{self._checkpoint_note()}")
+
     def _checkpoint_note(self) -> str:
         if self.config.output_dir is None:
             return ''
-        path = self.run_folder.file(CHECKPOINT_FILE)
+        path = osp.join(self.config.output_dir, CHECKPOINT_FILE)
         if not self.state.history:
             return (f"; no checkpoint was written yet (the first evaluation "
                     f"is at epoch "
@@ -574,14 +614,11 @@ class Trainer:
         masked."""
         user_emb, item_emb = (self.embeddings()
                               if embeddings is None else embeddings)
-        metrics = full_rank_metrics(user_emb.float(), item_emb.float(),
-                                    target, exclude_edge_index=exclude,
-                                    ks=self.config.ks,
-                                    batch_size=self.config.eval_batch_size)
-        return {
-            name: value.item() if isinstance(value, Tensor) else value
-            for name, value in metrics.items()
-        }
+        # Each rank scores its own users; the sums are added over the ranks.
+        return distributed.sharded_full_rank_metrics(
+            user_emb.float(), item_emb.float(), target,
+            exclude_edge_index=exclude, ks=self.config.ks,
+            batch_size=self.config.eval_batch_size)
 
     def _evaluate_and_select(self, epoch: int) -> None:
         cfg, state = self.config, self.state
@@ -623,9 +660,12 @@ class Trainer:
             record['extra'] = extra
         state.history.append(record)
         if cfg.output_dir is not None:
-            # The checkpoint first: metrics.jsonl never runs ahead of it.
-            self._save()
-            self.run_folder.write(METRICS_FILE, self._metrics_text())
+            rng_ranks = distributed.gather_objects(
+                get_rng_states({'sampler': self.generator}))
+            if self.rank == 0:
+                # The checkpoint first: metrics.jsonl never runs ahead of it.
+                self._save(rng_ranks)
+                self.run_folder.write(METRICS_FILE, self._metrics_text())
 
     def _metrics_text(self) -> str:
         return ''.join(json.dumps(r) + '\n' for r in self.state.history)
@@ -655,6 +695,27 @@ class Trainer:
     # Checkpoints and resumption ##############################################
 
     def _start_or_restore(self) -> None:
+        # Rank 0 owns the folder: it reads and checks the checkpoint, and
+        # every rank restores what it sends (or raises its error).
+        saved, error = None, None
+        if self.rank == 0:
+            try:
+                if self.run_folder is None:
+                    self.run_folder = RunFolder(
+                        self.config.output_dir).acquire(self.config.resume)
+                    self._owns_folder = True
+                saved = self._read_checkpoint()
+            except Exception as e:  # Raised on every rank below.
+                error = e
+        saved = distributed.share_from_main(saved, error)
+        if saved is not None:
+            self._restore(saved)
+        if self.rank == 0:
+            # metrics.jsonl mirrors the history of the checkpoint: lines
+            # written after it by an interrupted run are dropped.
+            self.run_folder.write(METRICS_FILE, self._metrics_text())
+
+    def _read_checkpoint(self) -> Optional[Dict[str, Any]]:
         folder = self.run_folder
         path = folder.file(CHECKPOINT_FILE)
         if folder.exists(CHECKPOINT_FILE):
@@ -662,19 +723,22 @@ class Trainer:
                 raise FileExistsError(
                     f"'{path}' exists; set resume=True to continue that run "
                     f"or choose another output_dir")
-            self._restore(load_checkpoint(path, map_location='cpu'), path)
-        elif self.config.resume:
+            saved = load_checkpoint(path, map_location='cpu')
+            self._check_identity(saved, path)
+            return saved
+        if self.config.resume:
             warnings.warn(f"nothing to resume in '{folder.path}' (no "
                           f"checkpoint yet): the run starts at epoch 0",
-                          stacklevel=3)
-        # metrics.jsonl mirrors the history of the checkpoint: lines written
-        # after it by an interrupted run are dropped.
-        folder.write(METRICS_FILE, self._metrics_text())
+                          stacklevel=4)
+        return None
 
     def _runtime(self) -> Dict[str, Any]:
         # A different CPU thread count changes the rounding of reductions.
-        return {'device': str(self.device),
-                'threads': torch.get_num_threads()}
+        runtime = {'device': str(self.device),
+                   'threads': torch.get_num_threads()}
+        if self.world_size > 1:
+            runtime['world_size'] = self.world_size
+        return runtime
 
     def _identity(self) -> Dict[str, Any]:
         config = self.config.to_dict()
@@ -688,18 +752,30 @@ class Trainer:
             'runtime': self._runtime(),
         }
 
-    def _save(self) -> None:
+    def _save(self, rng_ranks: List[Dict[str, Any]]) -> None:
         state = self.state.to_checkpoint()
         state.update(
             self._identity(),
             model=self.model.state_dict(),
             optimizer=(None if self.optimizer is None else
                        self.optimizer.state_dict()),
-            rng=get_rng_states({'sampler': self.generator}),
+            rng=rng_ranks[0],
         )
+        if self.world_size > 1:
+            # Every rank draws its own noise: each one's generators.
+            state['rng_ranks'] = rng_ranks
         save_checkpoint(self.run_folder.file(CHECKPOINT_FILE), state)
 
-    def _restore(self, saved: Dict[str, Any], path: str) -> None:
+    def _check_identity(self, saved: Dict[str, Any], path: str) -> None:
+        saved_world = (saved.get('runtime') or {}).get('world_size', 1)
+        if saved_world != self.world_size:
+            raise ValueError(
+                f"cannot resume from '{path}': it was written by a run of "
+                f"{saved_world} process(es) and this run has "
+                f"{self.world_size}; resume with the same number "
+                f"(torchrun --nproc_per_node={saved_world}, or no torchrun "
+                f"for 1): the shards of every epoch and each process's "
+                f"random numbers depend on it")
         differences = []
         for section, now in self._identity().items():
             before = saved.get(section)
@@ -723,11 +799,15 @@ class Trainer:
                              f"budget and the progress display may change "
                              f"on resume{hint}")
 
+    def _restore(self, saved: Dict[str, Any]) -> None:
+        path = osp.join(self.config.output_dir, CHECKPOINT_FILE)
         self.state = TrainState.from_checkpoint(saved, path)
         self.model.load_state_dict(saved['model'])
         if self.optimizer is not None:
             self.optimizer.load_state_dict(saved['optimizer'])
-        set_rng_states(saved['rng'], {'sampler': self.generator})
+        rng = (saved['rng_ranks'][self.rank] if self.world_size > 1 else
+               saved['rng'])
+        set_rng_states(rng, {'sampler': self.generator})
         selection = self.state.selection
         if selection.best_model is not None:
             selection.best_model = {

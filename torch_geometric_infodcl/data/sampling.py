@@ -1,4 +1,3 @@
-import math
 from typing import Iterator, NamedTuple, Optional
 
 import torch
@@ -11,6 +10,7 @@ from torch_geometric_infodcl.utils.checks import (
     check_non_empty,
     check_tensor,
 )
+from torch_geometric_infodcl.utils.shards import shard_range
 
 
 class TrainBatch(NamedTuple):
@@ -47,6 +47,19 @@ def check_batch(batch: TrainBatch, num_users: int, num_items: int) -> None:
                               ('neg_item', 'item', num_items)):
         check_ids(getattr(batch, name), bound, f'batch.{name}',
                   f'num_{kind}s is {bound}')
+
+
+def check_world_batch(batch_size: int, world_size: int) -> None:
+    r"""Checks that :obj:`world_size` processes can share a global batch of
+    :obj:`batch_size` triples equally."""
+    check_int(world_size, 'world_size')
+    if batch_size % world_size != 0:
+        raise ValueError(f"the batch size {batch_size} is not divisible by "
+                         f"the world size {world_size} (the number of "
+                         f"processes, torchrun --nproc_per_node): each "
+                         f"process takes an equal part of every global "
+                         f"batch; choose a batch size that is a multiple of "
+                         f"{world_size}")
 
 
 class NegativeSampler:
@@ -128,9 +141,11 @@ class NegativeSampler:
         r"""The number of training interactions (one epoch's samples)."""
         return self.edge_index.size(1)
 
-    def num_batches(self, batch_size: int) -> int:
-        r"""The number of mini-batches of one epoch."""
-        return math.ceil(self.num_edges / batch_size)
+    def num_batches(self, batch_size: int, world_size: int = 1) -> int:
+        r"""The number of mini-batches of one epoch (see
+        :meth:`epoch_batches`)."""
+        full, rest = divmod(self.num_edges, batch_size)
+        return full + (1 if rest >= world_size else 0)
 
     def is_interacted(self, user: Tensor, item: Tensor) -> Tensor:
         r"""Returns a boolean mask telling which :obj:`(user, item)` pairs
@@ -183,18 +198,36 @@ class NegativeSampler:
         self,
         batch_size: int,
         generator: Optional[torch.Generator] = None,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> Iterator[TrainBatch]:
         r"""Yields one epoch of :class:`TrainBatch` objects: every training
         interaction exactly once, in a random order, each paired with one
         sampled negative item. The last batch may be smaller.
 
+        With :obj:`world_size > 1` (data-parallel training) every rank draws
+        the same epoch (its :obj:`generator` seeded alike) and yields its own
+        contiguous :obj:`1 / world_size` of each global batch of
+        :obj:`batch_size` triples, which :obj:`world_size` must divide: the
+        ranks' shards of a step are disjoint and together form the global
+        batch a single process would draw. The last, smaller batch is cut
+        to a multiple of :obj:`world_size` (at most :obj:`world_size - 1`
+        triples of the epoch, random ones, are left out) so that every rank
+        takes a step of the same size.
+
         Args:
-            batch_size (int): The number of interactions per batch.
+            batch_size (int): The number of interactions per (global)
+                batch.
             generator (torch.Generator, optional): The random number
                 generator for the order and the negatives.
                 (default: :obj:`None`)
+            rank (int, optional): This process's rank. (default: :obj:`0`)
+            world_size (int, optional): The number of processes.
+                (default: :obj:`1`)
         """
         check_int(batch_size, 'batch_size')
+        check_world_batch(batch_size, world_size)
+        shard_range(batch_size, rank, world_size)  # Checks the rank.
         self._check_generator(generator)
         # Sample the whole epoch at once: a handful of kernels instead of a
         # handful per batch.
@@ -202,10 +235,14 @@ class NegativeSampler:
                               device=self.keys.device)
         user, pos_item = self.edge_index[:, perm]
         neg_item = self.sample(user, generator)
-        for start in range(0, self.num_edges, batch_size):
-            end = start + batch_size
-            yield TrainBatch(user[start:end], pos_item[start:end],
-                             neg_item[start:end])
+        for offset in range(0, self.num_edges, batch_size):
+            size = min(batch_size, self.num_edges - offset)
+            size -= size % world_size
+            if size == 0:
+                break
+            start, end = shard_range(size, rank, world_size)
+            rows = slice(offset + start, offset + end)
+            yield TrainBatch(user[rows], pos_item[rows], neg_item[rows])
 
     def _randint(self, high: int, size: int,
                  generator: Optional[torch.Generator]) -> Tensor:
