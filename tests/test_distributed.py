@@ -11,6 +11,7 @@ import socket
 import pytest
 import torch
 import torch.multiprocessing as mp
+from run_helpers import comparable
 
 from torch_geometric_infodcl import distributed
 from torch_geometric_infodcl.config import TrainConfig
@@ -24,9 +25,6 @@ from torch_geometric_infodcl.utils.shards import shard_range
 
 SCRIPT = osp.join(osp.dirname(__file__), '..', 'examples', 'train_infodcl.py')
 WORLD = 2
-# Results that differ between two runs of the same computation.
-VOLATILE = ('epoch_seconds', 'epoch_seconds_median', 'time_to_best_seconds',
-            'metadata_seconds', 'peak_rss_mb', 'run_id', 'sessions')
 
 
 # Spawning ####################################################################
@@ -261,14 +259,7 @@ def _cli_worker(rank, args, kill_in_epoch):
 
 def _comparable(path):
     with open(path) as f:
-        result = json.load(f)
-    out = {k: v for k, v in result.items() if k not in VOLATILE}
-    out['config'] = {k: v for k, v in result['config'].items()
-                     if k != 'output'}
-    out['history'] = [{k: v for k, v in row.items()
-                       if 'seconds' not in k and k != 'run_id'}
-                      for row in result['history']]
-    return out
+        return comparable(json.load(f))
 
 
 @pytest.mark.distributed

@@ -20,16 +20,13 @@ import signal
 
 import pytest
 import torch
+from run_helpers import comparable
 
 import torch_geometric_infodcl.train as train_module
 
 SCRIPT = osp.join(osp.dirname(__file__), '..', 'examples', 'train_infodcl.py')
 PHASES = ('step', 'evaluate', 'torch.save', 'fsync', 'replace')
 KILLS = 20
-# Fields that differ between runs by design: wall-clock times, the run id
-# and the record of sessions (a resumed run has two).
-VOLATILE = ('epoch_seconds', 'epoch_seconds_median', 'time_to_best_seconds',
-            'metadata_seconds', 'peak_rss_mb', 'run_id', 'sessions')
 
 
 @pytest.fixture(scope='module')
@@ -79,16 +76,6 @@ def install_events(kill_at=None):
 
     torch.save = half_written_save
     return counts
-
-
-def comparable(results):
-    out = {k: v for k, v in results.items() if k not in VOLATILE}
-    out['config'] = {k: v for k, v in results['config'].items()
-                     if k != 'output'}
-    out['history'] = [{k: v for k, v in row.items()
-                       if 'seconds' not in k and k != 'run_id'}
-                      for row in results['history']]
-    return out
 
 
 def test_sigkill_at_random_moments_then_resume(cli, run_forked, tmp_path):
