@@ -27,7 +27,16 @@ naming the cause.
 """
 import contextlib
 import os
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 import torch
 import torch.distributed as dist
@@ -127,10 +136,11 @@ class LossModule(torch.nn.Module):
 
 
 def training_module(model: torch.nn.Module,
-                    device: torch.device) -> torch.nn.Module:
-    r"""Returns the module whose call computes :obj:`model.loss(batch)`:
-    :class:`LossModule` in a single process, wrapped in
-    :class:`~torch.nn.parallel.DistributedDataParallel` in a process group.
+                    device: torch.device) -> Callable[..., Any]:
+    r"""Returns what the trainer calls to compute :obj:`model.loss(batch)`:
+    the bound method itself in a single process, :class:`LossModule` wrapped
+    in :class:`~torch.nn.parallel.DistributedDataParallel` in a process
+    group.
 
     Every rank holds the whole model (replicated tables; a loss over the
     full item table works as in one process) and DDP averages the gradients
@@ -140,9 +150,9 @@ def training_module(model: torch.nn.Module,
     :obj:`find_unused_parameters`'s graph traversal per step. Buffers are
     never broadcast: they are data (metadata, the training graph) that every
     rank builds alike."""
-    module = LossModule(model)
     if world()[1] == 1:
-        return module
+        return model.loss
+    module = LossModule(model)
     if not any(p.requires_grad for p in model.parameters()):
         raise DistributedError(f"{type(model).__name__} has no trainable "
                                f"parameters to train in parallel")
