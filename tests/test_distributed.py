@@ -184,10 +184,10 @@ def _worker(rank, out):
                               for user, item, target, exclude in _eval_cases()]
         for kind in ('lightgcn', 'infodcl'):
             data = _step_data()
-            # InfoDCL's InfoNCE sums over the batch: DDP averages over 2
-            # processes of half a batch each, so its weight doubles to keep
-            # the objective.
-            model = _step_model(kind, cl_weight=0.05 * WORLD)
+            # InfoDCL's InfoNCE sums over the batch while DDP averages the
+            # two half-batches' gradients: the model rescales it itself
+            # (same weight as the one-process step).
+            model = _step_model(kind)
             Trainer(model, data, _step_config(data)).fit()
             results[kind] = _params_and_grads(model)
     if rank == 0:

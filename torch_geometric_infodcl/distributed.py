@@ -144,14 +144,22 @@ def training_module(model: torch.nn.Module,
 
     Every rank holds the whole model (replicated tables; a loss over the
     full item table works as in one process) and DDP averages the gradients
-    over the ranks during :meth:`backward`. :obj:`static_graph=True` lets a
+    over the ranks during :meth:`backward`; a model with
+    :obj:`set_world_size(n)` is told the process count first, so that a term
+    summed over the batch can keep the one-process objective.
+    :obj:`static_graph=True` lets a
     model leave parameters unused in every step (e.g. the PSNet of
     :obj:`InfoDCL(noise='gaussian')`) without
     :obj:`find_unused_parameters`'s graph traversal per step. Buffers are
     never broadcast: they are data (metadata, the training graph) that every
     rank builds alike."""
-    if world()[1] == 1:
+    world_size = world()[1]
+    if world_size == 1:
         return model.loss
+    if hasattr(model, 'set_world_size'):
+        # A loss that sums over the batch rescales itself (InfoDCL's
+        # InfoNCE): DDP averages the shards' gradients.
+        model.set_world_size(world_size)
     module = LossModule(model)
     if not any(p.requires_grad for p in model.parameters()):
         raise DistributedError(f"{type(model).__name__} has no trainable "

@@ -209,6 +209,8 @@ class InfoDCL(torch.nn.Module):
         self.contrastive = contrastive
         self.propagate = propagate
         self.duplicate_first_contrastive = duplicate_first_contrastive
+        # Processes sharing each batch under DDP (see set_world_size).
+        self.world_size = 1
         self.init_std = init_std
 
         self.user_emb = torch.nn.Embedding(num_users, dim)
@@ -244,6 +246,16 @@ class InfoDCL(torch.nn.Module):
 
     def _check_metadata(self, name: str, meta: Tensor) -> int:
         return check_item_metadata(meta, name, self.num_items)
+
+    def set_world_size(self, world_size: int) -> None:
+        r"""Tells the model that each batch is split over :obj:`world_size`
+        processes whose gradients
+        :class:`~torch.nn.parallel.DistributedDataParallel` averages. The
+        batch-mean terms then keep their one-process value by themselves;
+        the InfoNCE term is the authors' *sum* over the batch, so each
+        process scales its part by :obj:`world_size` to keep the one-process
+        objective at the global batch (the trainer calls this)."""
+        self.world_size = check_int(world_size, 'world_size')
 
     def reset_parameters(self):
         r"""Resets all learnable parameters of the module."""
@@ -377,6 +389,7 @@ class InfoDCL(torch.nn.Module):
             cl = terms.sum()
             if self.duplicate_first_contrastive:
                 cl = cl + terms[0]
+            cl = cl * self.world_size
 
         bal = self._balance(views, rec, bpr, batch_size)
         w = self.weights
