@@ -49,10 +49,14 @@ DEFAULT_OUT = osp.join(common.RESULTS_DIR, 'final')
 DEFAULT_SEEDS = (2024, 2025, 2026)
 RESULTS_FILE = 'results.json'
 REFERENCE_MODEL = 'lightgcn'  # the ratio column is taken against it
+# <dataset>/infodcl.yaml is the InfoDCL configuration the README recommends
+# for the dataset: a copy of another file (tested), run only when named.
+RECOMMENDED = 'infodcl'
 
 
 def configs(config_dir: str, dataset: str) -> Dict[str, str]:
-    r"""The tuned configuration file of every model of :obj:`dataset`."""
+    r"""The configuration file of every model of :obj:`dataset`, by name
+    (:obj:`RECOMMENDED` included)."""
     folder = osp.join(config_dir, dataset)
     if not osp.isdir(folder):
         raise FileNotFoundError(f"no tuned configurations in '{folder}' "
@@ -61,6 +65,12 @@ def configs(config_dir: str, dataset: str) -> Dict[str, str]:
         name[:-len('.yaml')]: osp.join(folder, name)
         for name in sorted(os.listdir(folder)) if name.endswith('.yaml')
     }
+
+
+def default_models(files: Dict[str, str]) -> List[str]:
+    r"""What runs without :obj:`--models`: every configuration but the
+    :obj:`RECOMMENDED` copy, which would repeat another one's runs."""
+    return [name for name in files if name != RECOMMENDED]
 
 
 def run_seed(config: str, out_dir: str, seed: int,
@@ -255,7 +265,8 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     args.root = args.root or common.default_root(False)
     if not args.summary_only:
         files = configs(args.config_dir, args.dataset)
-        models = common.choices(p, args.models or ','.join(files), files,
+        models = common.choices(p, args.models or
+                                ','.join(default_models(files)), files,
                                 '--models')
         for model in models:
             for seed in args.seeds:

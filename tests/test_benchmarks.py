@@ -274,3 +274,24 @@ def test_final_time_to_reference_best(scripts):
     assert final.reference_time_cell(rows['slow']) == 'never'
     assert 'train s to lightgcn best valid' in \
         '\n'.join(final.summary_lines('toy', rows))
+
+
+def test_recommended_configuration_is_a_copy(scripts):
+    # benchmarks/configs/<dataset>/infodcl.yaml must not drift from the
+    # configuration whose runs the README reports for it, and bench_final
+    # runs it only when named.
+    final = importlib.import_module('bench_final')
+    from torch_geometric_infodcl.options import read_config_file
+    found = 0
+    for dataset in sorted(os.listdir(final.CONFIG_DIR)):
+        files = final.configs(final.CONFIG_DIR, dataset)
+        if final.RECOMMENDED not in files:
+            continue
+        found += 1
+        recommended = read_config_file(files[final.RECOMMENDED])
+        others = {name: read_config_file(path) for name, path in files.items()
+                  if name != final.RECOMMENDED}
+        assert recommended in others.values(), dataset
+        assert final.RECOMMENDED not in final.default_models(files)
+        assert set(final.default_models(files)) == set(others)
+    assert found >= 1
