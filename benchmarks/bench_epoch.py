@@ -13,10 +13,10 @@ costs, under ``--compile`` the compilation, reported as
 Runs side by side (``concurrency``, synthetic data, InfoDCL, the CLI's
 default settings: no ``--threads`` and no ``OMP_*`` variables in the
 environment): a lone run; a lone run with OpenMP's own default wait policy
-(torch is imported before the CLI, so the CLI's ``OMP_WAIT_POLICY=PASSIVE``
+(torch is imported before the CLI, so the package's ``GOMP_SPINCOUNT``
 default comes too late: the behaviour before that default); two runs started
 at once. It reports each concurrent run's epoch over the lone run's (target
-<= 2.5) and the lone run's cost of the passive default.
+<= 2.5) and the lone run's cost of the default (CLI default over OpenMP's).
 
 Writes ``benchmarks/results/epoch.json`` (the header of :mod:`common`, with
 the load average before and after; ``runs``: one entry per
@@ -163,7 +163,7 @@ def bench_concurrency(cfg: Dict, root: str, data_root: str) -> Dict:
         lone=lone, lone_openmp_default_wait=old, side_by_side=pair,
         side_by_side_over_lone=[row['median_seconds'] /
                                 lone['median_seconds'] for row in pair],
-        passive_over_openmp_default_alone=(
+        cli_default_over_openmp_default_alone=(
             None if old is None else
             lone['median_seconds'] / old['median_seconds']))
 
@@ -217,8 +217,8 @@ def markdown(report: Dict) -> str:
     if side is not None:
         old = side['lone_openmp_default_wait']
         old_text = ('not run' if old is None else
-                    f"{old['median_seconds']:.3f} s (passive / default "
-                    f"{side['passive_over_openmp_default_alone']:.3f})")
+                    f"{old['median_seconds']:.3f} s (CLI default / OpenMP default "
+                    f"{side['cli_default_over_openmp_default_alone']:.3f})")
         lines += ['', f"Side by side ({side['dataset']}, {side['settings']}):"
                   f" lone {side['lone']['median_seconds']:.3f} s; lone with "
                   f"OpenMP's default wait {old_text}; two at once " +

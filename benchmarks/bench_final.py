@@ -35,13 +35,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-# Before torch starts OpenMP: idle threads sleep instead of spinning, so runs
-# side by side do not stall each other (README, "Runs side by side"); an
-# explicit OMP_WAIT_POLICY wins.
-os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-
-import common  # noqa: E402
-from torch_geometric_infodcl.checkpoint import atomic_write  # noqa: E402
+import common
+from torch_geometric_infodcl.checkpoint import atomic_write
 
 NAME = 'final'
 CONFIG_DIR = osp.join(common.REPO_ROOT, 'benchmarks', 'configs')

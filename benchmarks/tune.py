@@ -39,10 +39,9 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-# Before torch starts OpenMP: idle threads sleep instead of spinning, so runs
-# side by side do not stall each other (README, "Runs side by side"); an
-# explicit OMP_WAIT_POLICY wins.
-os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+# The package first: it sets OpenMP's waiting default before torch loads
+# (torch_geometric_infodcl/openmp.py; README, "Runs side by side").
+import torch_geometric_infodcl  # noqa: E402,F401
 
 import optuna  # noqa: E402
 import torch  # noqa: E402

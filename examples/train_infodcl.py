@@ -27,17 +27,15 @@ Expected failures print one 'error: ...' line and exit with status 2
 """
 import argparse
 import io
-import os
 import os.path as osp
 import sys
 import traceback
 import warnings
 from typing import Any, Dict, Mapping, Optional
 
-# Before torch starts OpenMP: idle threads sleep instead of spinning, so runs
-# side by side do not stall each other (README, "Runs side by side"); an
-# explicit OMP_WAIT_POLICY wins.
-os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+# The package first: it sets OpenMP's waiting default before torch loads
+# (torch_geometric_infodcl/openmp.py; README, "Runs side by side").
+import torch_geometric_infodcl  # noqa: E402,F401
 
 import torch  # noqa: E402
 import torch.distributed  # noqa: E402

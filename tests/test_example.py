@@ -284,11 +284,15 @@ def test_xsimgcl_cl_layer_beyond_layers_is_a_clear_error(cli, data_root):
                                '--cl-layer', '3'))
 
 
-@pytest.mark.parametrize('given,expected', [(None, 'PASSIVE'),
-                                            ('ACTIVE', 'ACTIVE')])
-def test_cli_sets_a_passive_openmp_wait_before_torch_loads(given, expected):
-    # Records OMP_WAIT_POLICY at the moment the CLI first imports torch (when
-    # OpenMP reads it); an explicit setting wins.
+@pytest.mark.parametrize('given,expected', [
+    ({}, 'None 1000'),
+    ({'OMP_WAIT_POLICY': 'PASSIVE'}, 'PASSIVE None'),
+    ({'OMP_WAIT_POLICY': 'ACTIVE'}, 'ACTIVE None'),
+    ({'GOMP_SPINCOUNT': '5'}, 'None 5'),
+])
+def test_cli_sets_a_short_openmp_spin_before_torch_loads(given, expected):
+    # Records OMP_WAIT_POLICY and GOMP_SPINCOUNT at the moment the CLI first
+    # imports torch (when OpenMP reads them); an explicit setting wins.
     import subprocess
     import sys
     probe = (
@@ -297,14 +301,15 @@ def test_cli_sets_a_passive_openmp_wait_before_torch_loads(given, expected):
         "class Probe:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name == 'torch' and not seen:\n"
-        "            seen.append(os.environ.get('OMP_WAIT_POLICY'))\n"
+        "            seen.append(f\"{os.environ.get('OMP_WAIT_POLICY')} \"\n"
+        "                        f\"{os.environ.get('GOMP_SPINCOUNT')}\")\n"
         "sys.meta_path.insert(0, Probe())\n"
         f"spec = importlib.util.spec_from_file_location('cli', {SCRIPT!r})\n"
         "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
         "print(seen[0])\n")
-    env = {k: v for k, v in os.environ.items() if k != 'OMP_WAIT_POLICY'}
-    if given is not None:
-        env['OMP_WAIT_POLICY'] = given
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('OMP_WAIT_POLICY', 'GOMP_SPINCOUNT')}
+    env.update(given)
     out = subprocess.run([sys.executable, '-c', probe], env=env, text=True,
                          capture_output=True, check=True).stdout
     assert out.strip() == expected

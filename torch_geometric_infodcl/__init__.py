@@ -1,6 +1,12 @@
 r"""InfoDCL (informative-noise diffusion contrastive learning for
 recommendation) as composable PyTorch Geometric modules."""
-from .nn import (
+# First, before torch loads OpenMP: a short spin for its idle threads, so
+# that runs side by side do not stall each other (see openmp.py).
+from .openmp import set_default_wait
+
+set_default_wait()
+
+from .nn import (  # noqa: E402
     PSNetNoise,
     DiffusionDenoiser,
     LightGCNInference,
