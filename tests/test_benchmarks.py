@@ -32,7 +32,11 @@ REPORTS = {
     'bench_step': ('speed.json', 'training_step', (), ()),
     'bench_propagation': ('propagation.json', None, (), ()),
     'bench_data': ('data.json', None, (), ()),
-    'bench_epoch': ('epoch.json', None, (), ('runs', )),
+    # The quick run has one configuration on synthetic data: no ratio
+    # between configurations, and no lone run under OpenMP's default wait.
+    'bench_epoch': ('epoch.json', None, (
+        'ratios', 'concurrency.lone_openmp_default_wait',
+        'concurrency.cli_default_over_openmp_default_alone'), ('runs', )),
     # One quick size cannot be fitted; ru_maxrss_mb is no longer reported
     # (one peak-memory measure: VmHWM).
     'bench_scaling': ('speed.json', 'scaling', (

@@ -6,11 +6,13 @@ training runs on the same cores then steal each other's time at every small
 kernel: on 2 cores, two default-threaded runs took about 70x a lone run's
 epoch. Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) cures that but costs a
 lone run about 30 % (synthetic InfoDCL epoch, 2 idle cores: 1.22 s against
-0.94 s). A short spin, ``GOMP_SPINCOUNT=1000``, keeps the lone run's speed
-(0.93 s) and leaves two runs side by side at about 2.1x a lone epoch
-(``benchmarks/bench_epoch.py``). OpenMP reads these variables once, when the
-pool starts, so this module has no dependency and runs from the top of the
-package's ``__init__``, before torch is imported; an explicit
+0.94 s, ``benchmarks/results/epoch-passive-default.json``). A short spin,
+``GOMP_SPINCOUNT=1000``, keeps the lone run within 4 % of OpenMP's default
+and leaves two runs side by side at 2.1-2.2x a lone epoch
+(``benchmarks/results/epoch.json``, ``benchmarks/bench_epoch.py``). OpenMP
+reads these variables once, when the pool starts, so this module has no
+dependency and runs from the top of the package's ``__init__``, before
+torch is imported; an explicit
 ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is left untouched, and nothing is
 changed when torch is already loaded.
 """
