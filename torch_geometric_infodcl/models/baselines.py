@@ -6,6 +6,7 @@ from torch.nn import Embedding
 from torch_geometric.nn.models import LightGCN
 
 from torch_geometric_infodcl.data.sampling import TrainBatch, check_batch
+from torch_geometric_infodcl.models.protocol import require_graph
 from torch_geometric_infodcl.nn.lightgcn_inference import LightGCNInference
 from torch_geometric_infodcl.nn.losses import bpr_loss, l2_reg_loss
 from torch_geometric_infodcl.utils.checks import check_float, check_int
@@ -232,11 +233,7 @@ class PyGLightGCN(torch.nn.Module):
         return out[:self.num_users], out[self.num_users:]
 
     def _training_graph(self) -> Tensor:
-        if self.adj is None:
-            raise ValueError(
-                "PyGLightGCN has no training graph: pass 'edge_index' to the "
-                "constructor or call set_graph(edge_index) before training")
-        return self.adj
+        return require_graph(self, self.adj)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.num_users}, '

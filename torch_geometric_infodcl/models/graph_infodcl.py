@@ -7,6 +7,7 @@ from torch.nn import Embedding
 
 from torch_geometric_infodcl.data.sampling import TrainBatch, check_batch
 from torch_geometric_infodcl.models.infodcl import check_item_metadata
+from torch_geometric_infodcl.models.protocol import require_graph
 from torch_geometric_infodcl.nn.diffusion import DENOISERS, DiffusionDenoiser
 from torch_geometric_infodcl.nn.lightgcn_inference import LightGCNInference
 from torch_geometric_infodcl.nn.losses import (
@@ -331,11 +332,7 @@ class GraphInfoDCL(torch.nn.Module):
         return torch.sparse.mm(mean, self.item_metadata)
 
     def _training_graph(self) -> Tensor:
-        if self.edge_index is None:
-            raise ValueError(
-                "GraphInfoDCL has no training graph: pass 'edge_index' to the "
-                "constructor or call set_graph(edge_index) before training")
-        return self.edge_index
+        return require_graph(self, self.edge_index)
 
     def propagate(self) -> Tuple[Tensor, Tensor]:
         r"""The propagated user and item tables :math:`\mathbf{H}` over the

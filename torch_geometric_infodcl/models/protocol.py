@@ -45,6 +45,18 @@ class GraphModel(Protocol):
         ...
 
 
+def require_graph(model: Any, graph: Any) -> Any:
+    r"""Returns :obj:`graph`, the training graph a :class:`GraphModel`
+    derived in :meth:`set_graph`, or raises a :class:`ValueError` naming
+    :obj:`model` if it was never set (:obj:`None`)."""
+    if graph is None:
+        raise ValueError(
+            f"{type(model).__name__} has no training graph: pass "
+            f"'edge_index' to the constructor or call set_graph(edge_index) "
+            f"before training")
+    return graph
+
+
 @runtime_checkable
 class ClosedFormModel(Protocol):
     r"""A model fitted without gradient training (:obj:`closed_form = True`,

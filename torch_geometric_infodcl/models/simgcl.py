@@ -6,6 +6,7 @@ from torch import Tensor
 from torch.nn import Embedding
 
 from torch_geometric_infodcl.data.sampling import TrainBatch, check_batch
+from torch_geometric_infodcl.models.protocol import require_graph
 from torch_geometric_infodcl.nn.losses import (
     bpr_loss,
     info_nce_loss,
@@ -141,12 +142,7 @@ class SimGCL(torch.nn.Module):
                                   dtype=weight.dtype)
 
     def _training_graph(self) -> Tuple[Tensor, Tensor]:
-        if self.adj is None:
-            raise ValueError(
-                f"{self.__class__.__name__} has no training graph: pass "
-                f"'edge_index' to the constructor or call "
-                f"set_graph(edge_index) before training")
-        return self.adj, self.adj_t
+        return require_graph(self, self.adj), self.adj_t
 
     def perturb(self, user: Tensor, item: Tensor) -> Tuple[Tensor, Tensor]:
         r"""Adds :math:`\epsilon \, \mathrm{sign}(\mathbf{e}) \odot
