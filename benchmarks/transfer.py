@@ -17,29 +17,14 @@ Writes ``benchmarks/transfer/<target>/<model>.yaml``, runnable as::
         --out benchmarks/results/transfer --dataset baby --threads 1
 """
 import argparse
-import os
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import List, Optional
 
+from bench_final import CONFIG_DIR, configs as read_configs, default_models
 from common import REPO_ROOT, repo_relative, write_text
 from torch_geometric_infodcl.options import format_config, read_config_file
 
-CONFIG_DIR = osp.join(REPO_ROOT, 'benchmarks', 'configs')
 TRANSFER_DIR = osp.join(REPO_ROOT, 'benchmarks', 'transfer')
-
-
-def source_configs(config_dir: str, source: str) -> Dict[str, str]:
-    r"""Every configuration file of :obj:`source`, by name."""
-    folder = osp.join(config_dir, source)
-    if not osp.isdir(folder):
-        raise FileNotFoundError(f"no tuned configurations in '{folder}' "
-                                f"(run benchmarks/tune.py --dataset "
-                                f"{source} first)")
-    return {
-        name[:-len('.yaml')]: osp.join(folder, name)
-        for name in sorted(os.listdir(folder))
-        if name.endswith('.yaml')
-    }
 
 
 def first_line(path: str) -> str:
@@ -74,14 +59,20 @@ def main(argv: Optional[List[str]] = None) -> None:
                    help='raw folder of the target dataset')
     p.add_argument('--models', default=None,
                    help='comma-separated configuration names (default: the '
-                   'tuned ones, not the hand-picked *-default)')
+                   'tuned ones, not the hand-picked *-default nor the '
+                   'recommended copy infodcl)')
     p.add_argument('--config-dir', default=CONFIG_DIR)
     p.add_argument('--out', default=TRANSFER_DIR)
     args = p.parse_args(argv)
 
-    configs = source_configs(args.config_dir, args.source)
+    try:
+        configs = read_configs(args.config_dir, args.source)
+    except FileNotFoundError as e:
+        p.error(str(e))
+    # Not the recommended copy (infodcl.yaml) nor the hand-picked defaults.
     models = (args.models.split(',') if args.models else
-              [name for name in configs if not name.endswith('-default')])
+              [name for name in default_models(configs)
+               if not name.endswith('-default')])
     unknown = [m for m in models if m not in configs]
     if unknown:
         p.error(f"no tuned {args.source} configuration for "
