@@ -41,11 +41,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 # The package first: it sets OpenMP's waiting default before torch loads
 # (torch_geometric_infodcl/openmp.py; README, "Runs side by side").
-import torch_geometric_infodcl  # noqa: E402,F401
+import torch_geometric_infodcl  # noqa: F401
 
-import optuna  # noqa: E402
-import torch  # noqa: E402
-from optuna.trial import TrialState  # noqa: E402
+import optuna
+import torch
+from optuna.trial import TrialState
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))

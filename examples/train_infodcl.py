@@ -35,25 +35,25 @@ from typing import Any, Dict, Mapping, Optional
 
 # The package first: it sets OpenMP's waiting default before torch loads
 # (torch_geometric_infodcl/openmp.py; README, "Runs side by side").
-import torch_geometric_infodcl  # noqa: E402,F401
+import torch_geometric_infodcl  # noqa: F401
 
-import torch  # noqa: E402
-import torch.distributed  # noqa: E402
+import torch
+import torch.distributed
 
-from torch_geometric_infodcl import distributed  # noqa: E402
-from torch_geometric_infodcl.checkpoint import CheckpointError  # noqa: E402
-from torch_geometric_infodcl.config import (  # noqa: E402
+from torch_geometric_infodcl import distributed
+from torch_geometric_infodcl.checkpoint import CheckpointError
+from torch_geometric_infodcl.config import (
     TrainConfig,
     parse_text,
 )
-from torch_geometric_infodcl.datasets import DatasetDownloadError  # noqa: E402
-from torch_geometric_infodcl.experiment import (  # noqa: E402
+from torch_geometric_infodcl.datasets import DatasetDownloadError
+from torch_geometric_infodcl.experiment import (
     build_experiment,
     load_data,
     run_identity,
 )
-from torch_geometric_infodcl.metrics import full_rank_metrics  # noqa: E402
-from torch_geometric_infodcl.options import (  # noqa: E402
+from torch_geometric_infodcl.metrics import full_rank_metrics
+from torch_geometric_infodcl.options import (
     LEGACY_OPTIONS,
     ConfigError,
     Option,
@@ -63,16 +63,16 @@ from torch_geometric_infodcl.options import (  # noqa: E402
     resolve,
     split_config,
 )
-from torch_geometric_infodcl.profile import peak_rss_mb  # noqa: E402
-from torch_geometric_infodcl.run_folder import (  # noqa: E402
+from torch_geometric_infodcl.profile import peak_rss_mb
+from torch_geometric_infodcl.run_folder import (
     CONFIG_FILE,
     CURVES_FILE,
     RESULTS_FILE,
     RunFolder,
     RunFolderBusyError,
 )
-from torch_geometric_infodcl.train import Trainer  # noqa: E402
-from torch_geometric_infodcl.typing import EDGE_TYPE  # noqa: E402
+from torch_geometric_infodcl.train import Trainer
+from torch_geometric_infodcl.typing import EDGE_TYPE
 
 GROUPS = ('data', 'model', 'training', 'run')
 # Failures of input, files or training that print one line, not a traceback.
