@@ -42,7 +42,10 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from torch_geometric_infodcl.metrics import full_rank_metric_sums
+from torch_geometric_infodcl.metrics import (
+    full_rank_metric_sums,
+    metric_means,
+)
 from torch_geometric_infodcl.utils.shards import shard_range
 
 __all__ = [
@@ -199,11 +202,7 @@ def sharded_full_rank_metrics(
         batch_size, shard=(rank, world_size))
     totals = all_reduce_sum(torch.cat([sums, sums.new_tensor([count])]))
     values = totals.tolist()
-    num_users = int(values[-1])
-    out: Dict[str, Any] = {name: total / num_users
-                           for name, total in zip(names, values)}
-    out['num_users'] = num_users
-    return out
+    return metric_means(names, values[:-1], int(values[-1]))
 
 
 def _env_int(name: str) -> int:

@@ -286,20 +286,26 @@ def full_rank_metrics(
         names, sums, count = full_rank_metric_sums(
             user_emb, item_emb, target_edge_index, exclude_edge_index, ks,
             batch_size)
-        out: Dict[str, Any] = {name: total / count
-                               for name, total in zip(names, sums.tolist())}
-    else:
-        ranking = _Ranking(user_emb, item_emb, target_edge_index,
-                           exclude_edge_index, ks, batch_size)
-        means = [values.mean(dim=0) for values in ranking.batches(
-            0, ranking.num_users)]
-        batch_means = torch.stack(means).tolist()
-        names, count = ranking.names, ranking.num_users
-        out = {
-            name: sum(round(row[j], 4) for row in batch_means) /
-            len(batch_means)
-            for j, name in enumerate(names)
-        }
+        return metric_means(names, sums.tolist(), count)
+    ranking = _Ranking(user_emb, item_emb, target_edge_index,
+                       exclude_edge_index, ks, batch_size)
+    means = [values.mean(dim=0) for values in ranking.batches(
+        0, ranking.num_users)]
+    batch_means = torch.stack(means).tolist()
+    out: Dict[str, Any] = {
+        name: sum(round(row[j], 4) for row in batch_means) / len(batch_means)
+        for j, name in enumerate(ranking.names)
+    }
+    out['num_users'] = ranking.num_users
+    return out
+
+
+def metric_means(names: Sequence[str], sums: Sequence[float],
+                 count: int) -> Dict[str, Any]:
+    r"""The per-user means of the metric :obj:`sums` over :obj:`count`
+    users (the standard protocol's result), with :obj:`"num_users"`."""
+    out: Dict[str, Any] = {name: total / count
+                           for name, total in zip(names, sums)}
     out['num_users'] = count
     return out
 
