@@ -424,11 +424,11 @@ class GraphInfoDCL(torch.nn.Module):
         other = views[1] if self.num_views == 2 else h
         cl = h.new_zeros(())
         # Users are contrasted with users, items with items.
-        for rows in torch.arange(h.size(0), device=h.device).split(
-                [users.numel(), items.numel()]):
-            target = torch.arange(rows.numel(), device=h.device)
-            cl = cl + info_nce_loss(views[0, rows], other[rows], target,
-                                    tau=self.tau, reduction='mean')
+        sizes = [users.numel(), items.numel()]
+        for view, clean in zip(views[0].split(sizes), other.split(sizes)):
+            target = torch.arange(view.size(0), device=h.device)
+            cl = cl + info_nce_loss(view, clean, target, tau=self.tau,
+                                    reduction='mean')
         return cl, rec
 
     def contrast_ids(self, ids: Tensor) -> Tensor:
