@@ -25,7 +25,6 @@ import os.path as osp
 import socket
 import statistics
 import sys
-import time
 from typing import Any, Dict, List
 
 import torch
@@ -72,15 +71,14 @@ def child(args: argparse.Namespace) -> None:
                                                  rank, world_size)
 
         stream = batches()
-        times: List[float] = []
-        for step in range(args.warmup + args.steps):
-            start = time.perf_counter()
+
+        def step() -> None:
             optimizer.zero_grad(set_to_none=True)
             total, _ = module(next(stream))
             total.backward()
             optimizer.step()
-            if step >= args.warmup:
-                times.append(time.perf_counter() - start)
+
+        times = common.timed(step, args.steps, args.warmup)
         if rank == 0:
             median = statistics.median(times)
             common.emit(dict(
