@@ -233,8 +233,6 @@ def hyperparameter_specs() -> Dict[str, Any]:
     )
     from torch_geometric_infodcl.models.graph_infodcl import (
         NOISE_KINDS as GRAPH_NOISE_KINDS,
-    )
-    from torch_geometric_infodcl.models.graph_infodcl import (
         REC_LOSSES,
         GraphInfoDCL,
     )
