@@ -112,6 +112,15 @@ def test_pyg_lightgcn_embeddings_equal_get_embedding():
     assert torch.allclose(item, expected[7:], atol=1e-6)
 
 
+def test_pyg_lightgcn_scores_equal_pyg_forward():
+    edge_index = random_graph()
+    model = PyGLightGCN(7, 9, dim=5, num_layers=3, edge_index=edge_index)
+    user, item = torch.tensor([0, 3, 6, 6]), torch.tensor([8, 0, 2, 8])
+    expected = stock_lightgcn(model)(homogeneous(edge_index, 7),
+                                     torch.stack([user, item + 7]))
+    assert torch.allclose(model(user, item), expected, atol=1e-6)
+
+
 def test_pyg_lightgcn_loss_and_gradients_equal_pyg_example():
     edge_index = random_graph()
     model = PyGLightGCN(7, 9, dim=5, num_layers=2, reg_weight=0.1)
