@@ -135,7 +135,7 @@ SPACE_OVERRIDES: Dict[Tuple[str, str], Dict[str, Any]] = {
 BUDGETS: Dict[str, Dict[str, int]] = {
     'office': dict(epochs=200, eval_every=5, patience=4),
     'baby': dict(epochs=200, eval_every=5, patience=4),
-    'ml-1m': dict(epochs=30, eval_every=2, patience=3),
+    'ml-1m': dict(epochs=100, eval_every=2, patience=3),
 }
 DEFAULT_BUDGET = dict(epochs=100, eval_every=5, patience=4)
 
