@@ -19,13 +19,8 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from torch_geometric_infodcl.checkpoint import load_checkpoint
 from torch_geometric_infodcl.datasets.logs import read_movielens_movies
-from torch_geometric_infodcl.experiment import build_experiment, load_data
-from torch_geometric_infodcl.models.protocol import GraphModel
-from torch_geometric_infodcl.options import read_config_file, resolve
-from torch_geometric_infodcl.run_folder import CHECKPOINT_FILE, CONFIG_FILE
-from torch_geometric_infodcl.train import edge_hash
+from torch_geometric_infodcl.experiment import load_run
 from torch_geometric_infodcl.typing import EDGE_TYPE
 
 TITLE_FILES = ('movies.dat', osp.join('raw', 'movies.dat'),
@@ -55,21 +50,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f'--k must be positive and --show >= 0 (got {args.k}, '
                 f'{args.show})')
     return args
-
-
-def run_config(run: str, root: Optional[str],
-               raw_dir: Optional[str]) -> Dict[str, Any]:
-    r"""The resolved configuration of the run in the folder :obj:`run`, with
-    the data locations optionally moved."""
-    path = osp.join(run, CONFIG_FILE)
-    if not osp.isfile(path):
-        path = osp.join(run, 'config.json')
-    if not osp.isfile(path):
-        raise FileNotFoundError(f"'{run}' holds no {CONFIG_FILE}: not the "
-                                f"output folder of a run")
-    moved = {k: v for k, v in (('root', root), ('raw_dir', raw_dir))
-             if v is not None}
-    return resolve([(path, read_config_file(path))], moved)
 
 
 def item_titles(data, raw_dir: Optional[str]) -> Optional[List[str]]:
@@ -108,28 +88,13 @@ def recommend(args: argparse.Namespace) -> Dict[str, Any]:
     r"""Loads the run and returns the user's items and recommendations."""
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    config = run_config(args.run, args.root, args.raw_dir)
-    data, raw_dir = load_data(config['dataset'], config['root'],
-                              config['raw_dir'], config['format'])
+    config, data, raw_dir, model, state = load_run(args.run, args.root,
+                                                   args.raw_dir)
     store = data[EDGE_TYPE]
     num_users = data['user'].num_nodes
     if not 0 <= args.user < num_users:
         raise ValueError(f"--user must be in [0, {num_users}) for "
                          f"{config['dataset']} (got {args.user})")
-
-    state = load_checkpoint(osp.join(args.run, CHECKPOINT_FILE),
-                            map_location='cpu')
-    if state['data']['train_hash'] != edge_hash(store.edge_index):
-        raise ValueError(f"the run in '{args.run}' was trained on other "
-                         f"interactions than {config['dataset']} holds now")
-    if state['best_model'] is None:
-        raise ValueError(f"the run in '{args.run}' has no evaluated state "
-                         f"yet")
-    model, _ = build_experiment(config, data, raw_dir)
-    model.load_state_dict(state['best_model'])
-    model.eval()
-    if isinstance(model, GraphModel):
-        model.set_graph(store.edge_index)
     with torch.no_grad():
         user_emb, item_emb = model.embeddings(store.edge_index)
 

@@ -253,6 +253,44 @@ def test_final_runs_summarise_seeds_and_resume(scripts, tmp_path):
         before
 
 
+def test_fusion_fuses_every_final_run_and_resumes(scripts, tmp_path):
+    final = importlib.import_module('bench_final')
+    fusion = importlib.import_module('bench_fusion')
+    configs = tmp_path / 'configs' / 'synthetic'
+    configs.mkdir(parents=True)
+    (configs / 'mf.yaml').write_text(
+        'dataset: synthetic\nmodel: mf\nepochs: 2\neval_every: 1\n'
+        'patience: 1\nbatch_size: 4096\n')
+    (configs / 'ease.yaml').write_text(
+        'dataset: synthetic\nmodel: ease\nl2_weight: 50.0\n')
+    runs = tmp_path / 'final'
+    final.main(['--dataset', 'synthetic', '--config-dir',
+                str(tmp_path / 'configs'), '--seeds', '1', '--threads', '1',
+                '--out', str(runs), '--root', str(tmp_path / 'data')])
+    out = tmp_path / 'fusion'
+    argv = ['--dataset', 'synthetic', '--runs', str(runs), '--config-dir',
+            str(tmp_path / 'configs'), '--out', str(out), '--threads', '1']
+    text = fusion.main(argv)
+    path = out / 'synthetic' / 'mf' / 'seed1' / 'results.json'
+    result = json.loads(path.read_text())
+    base = json.loads((runs / 'synthetic' / 'mf' / 'seed1' /
+                       'results.json').read_text())
+    # EASE is not fused with itself; the run's own figures travel along.
+    assert not (out / 'synthetic' / 'ease').exists()
+    assert result['base_test'] == base['test']
+    assert result['selected']['l2_weight'] == 50.0
+    # Weight 0 (the run alone) is the first candidate: validation can only
+    # match or improve the run's own.
+    history = [row['valid']['recall@20'] for row in result['history']]
+    assert history[0] == pytest.approx(base['valid']['recall@20'])
+    assert result['valid']['recall@20'] == max(history)
+    assert '| mf | 1 |' in text and '| ease alone | 1 |' in text
+
+    before = path.stat().st_mtime_ns
+    fusion.main(argv)
+    assert path.stat().st_mtime_ns == before
+
+
 def test_final_time_to_reference_best(scripts):
     final = importlib.import_module('bench_final')
 

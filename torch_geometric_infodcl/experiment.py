@@ -5,12 +5,13 @@ configuration (:func:`torch_geometric_infodcl.options.resolve`)."""
 import inspect
 import os.path as osp
 import time
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch_geometric import seed_everything
 from torch_geometric.data import HeteroData
 
+from torch_geometric_infodcl.checkpoint import load_checkpoint
 from torch_geometric_infodcl.config import METADATA_CHANNELS, TrainConfig
 from torch_geometric_infodcl.datasets import (
     FileDataset,
@@ -19,7 +20,14 @@ from torch_geometric_infodcl.datasets import (
 )
 from torch_geometric_infodcl.models import MODELS
 from torch_geometric_infodcl.models.protocol import GraphModel
-from torch_geometric_infodcl.options import RESUME_FREE_OPTIONS, split_config
+from torch_geometric_infodcl.options import (
+    RESUME_FREE_OPTIONS,
+    read_config_file,
+    resolve,
+    split_config,
+)
+from torch_geometric_infodcl.run_folder import CHECKPOINT_FILE, CONFIG_FILE
+from torch_geometric_infodcl.train import edge_hash
 from torch_geometric_infodcl.transforms import SimilarityMetadata
 from torch_geometric_infodcl.typing import EDGE_TYPE
 
@@ -152,3 +160,55 @@ def run_identity(config: Mapping[str, Any],
     }
     identity['metadata_base_used'] = info.get('metadata_base')
     return identity
+
+
+class FinishedRun(NamedTuple):
+    r"""A finished run of :obj:`examples/train_infodcl.py`, rebuilt by
+    :func:`load_run`."""
+    config: Dict[str, Any]
+    data: HeteroData
+    raw_dir: Optional[str]
+    model: torch.nn.Module
+    checkpoint: Dict[str, Any]
+
+
+def run_config(run: str, root: Optional[str] = None,
+               raw_dir: Optional[str] = None) -> Dict[str, Any]:
+    r"""The resolved configuration of the run in the folder :obj:`run`, with
+    the data locations optionally moved."""
+    path = osp.join(run, CONFIG_FILE)
+    if not osp.isfile(path):
+        path = osp.join(run, 'config.json')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"'{run}' holds no {CONFIG_FILE}: not the "
+                                f"output folder of a run")
+    moved = {k: v for k, v in (('root', root), ('raw_dir', raw_dir))
+             if v is not None}
+    return resolve([(path, read_config_file(path))], moved)
+
+
+def load_run(run: str, root: Optional[str] = None,
+             raw_dir: Optional[str] = None) -> FinishedRun:
+    r"""Rebuilds the dataset and the model of the run in the folder
+    :obj:`run` from its :obj:`config.yaml`, with the weights of its
+    checkpoint's best validation state (the state its test metrics were
+    reported at), in :meth:`eval` mode and with its training graph set.
+    Raises if the dataset no longer holds the training interactions the run
+    was trained on, or the run was never evaluated."""
+    config = run_config(run, root, raw_dir)
+    data, raw_dir = load_data(config['dataset'], config['root'],
+                              config['raw_dir'], config['format'])
+    edge_index = data[EDGE_TYPE].edge_index
+    state = load_checkpoint(osp.join(run, CHECKPOINT_FILE),
+                            map_location='cpu')
+    if state['data']['train_hash'] != edge_hash(edge_index):
+        raise ValueError(f"the run in '{run}' was trained on other "
+                         f"interactions than {config['dataset']} holds now")
+    if state['best_model'] is None:
+        raise ValueError(f"the run in '{run}' has no evaluated state yet")
+    model, _ = build_experiment(config, data, raw_dir)
+    model.load_state_dict(state['best_model'])
+    model.eval()
+    if isinstance(model, GraphModel):
+        model.set_graph(edge_index)
+    return FinishedRun(config, data, raw_dir, model, state)

@@ -4,6 +4,7 @@ from .baselines import MFBPR, PyGLightGCN
 from .simgcl import SimGCL, XSimGCL
 from .ease import EASE
 from .graph_infodcl import GraphInfoDCL
+from .fusion import EASEFusion
 
 # The models the CLI and the configuration files know, by name. A model's
 # hyperparameters (flags, defaults, help) are read from its constructor's
@@ -19,4 +20,5 @@ MODELS = {
 }
 
 __all__ = ['RecommenderModel', 'GraphModel', 'ClosedFormModel', 'InfoDCL',
-           'GraphInfoDCL', 'MFBPR', 'PyGLightGCN', 'SimGCL', 'XSimGCL', 'EASE', 'MODELS']
+           'GraphInfoDCL', 'MFBPR', 'PyGLightGCN', 'SimGCL', 'XSimGCL', 'EASE',
+           'EASEFusion', 'MODELS']
