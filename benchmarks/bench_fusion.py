@@ -34,13 +34,9 @@ import torch
 
 import bench_final
 import common
-from torch_geometric_infodcl.config import TrainConfig
-from torch_geometric_infodcl.experiment import load_run
-from torch_geometric_infodcl.models import EASEFusion
+from torch_geometric_infodcl.experiment import fuse_with_ease, load_run
 from torch_geometric_infodcl.options import read_config_file
 from torch_geometric_infodcl.run_folder import CHECKPOINT_FILE, RESULTS_FILE
-from torch_geometric_infodcl.train import Trainer
-from torch_geometric_infodcl.typing import EDGE_TYPE
 
 NAME = 'fusion'
 DEFAULT_RUNS = bench_final.DEFAULT_OUT
@@ -70,23 +66,19 @@ def fuse_run(run: str, out_dir: str, l2_weight: float) -> dict:
             return json.load(f)
     print(f'fusing {common.repo_relative(run)}', flush=True)
     start = time.perf_counter()
-    config, data, _, model, state = load_run(run)
-    edge_index = data[EDGE_TYPE].edge_index
-    with torch.no_grad():
-        user_emb, item_emb = model.embeddings(edge_index)
-    fusion = EASEFusion(data['user'].num_nodes, data['item'].num_nodes,
-                        user_emb, item_emb, l2_weight=l2_weight)
-    # Every candidate weight is scored: patience covers the whole grid.
-    result = Trainer(fusion, data, TrainConfig(
-        patience=fusion.num_fits, ks=tuple(config['ks']),
-        eval_batch_size=config['eval_batch_size'], seed=config['seed'],
-        progress=False)).fit()
+    result = fuse_with_ease(load_run(run), l2_weight)
     with open(osp.join(run, RESULTS_FILE)) as f:
         base = json.load(f)
+    # The run's own report and the recomputed test must agree.
+    if abs(base['test']['recall@20'] - result['base_test']['recall@20']) \
+            > 1e-6:
+        raise ValueError(f"'{run}': its checkpoint does not reproduce its "
+                         f"{RESULTS_FILE} (test recall@20 "
+                         f"{result['base_test']['recall@20']:.6f} against "
+                         f"{base['test']['recall@20']:.6f})")
     result.update(
-        selected=fusion.selected(), base_run=common.repo_relative(run),
-        base_test=base['test'], base_valid=base['valid'],
-        config=dict(seed=config['seed'], model=config['model']),
+        base_run=common.repo_relative(run),
+        config=dict(seed=base['config']['seed'], model=base['model']),
         wall_seconds=time.perf_counter() - start,
         loadavg=common.load_average(), machine=common.machine_info())
     common.write_json(path, result)

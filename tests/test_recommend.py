@@ -87,3 +87,42 @@ def test_bad_requests(finished_run, tmp_path):
         recommend.main(['--run', out, '--user', '2000'])
     with pytest.raises(FileNotFoundError, match='holds no config.yaml'):
         recommend.main(['--run', str(tmp_path), '--user', '1'])
+
+
+# examples/fuse_ease.py reads a finished run the same way ####################
+
+
+def test_fuse_ease_chooses_the_weight_on_validation(finished_run, tmp_path):
+    import json
+    out, root = finished_run
+    fused_dir = str(tmp_path / 'fused')
+    result = load('fuse_ease').main([
+        '--run', out, '--output', fused_dir, '--l2-weight', '50',
+        '--weights', '0', '0.5', '2', '--threads', '1'])
+    with open(osp.join(out, 'results.json')) as f:
+        alone = json.load(f)
+    # The run's own metrics, recomputed from its checkpoint.
+    assert result['base_test']['recall@20'] == pytest.approx(
+        alone['test']['recall@20'])
+    assert result['base_valid'] == pytest.approx(alone['valid'])
+    # Weight 0 (the run alone) is a candidate, so validation cannot fall.
+    history = [row['valid']['recall@20'] for row in result['history']]
+    assert history[0] == pytest.approx(alone['valid']['recall@20'])
+    assert result['valid']['recall@20'] == max(history)
+    assert result['selected']['weight'] == [0, 0.5, 2][
+        history.index(max(history))]
+    assert result['selected']['l2_weight'] == 50.0
+    with open(osp.join(fused_dir, 'results.json')) as f:
+        assert json.load(f)['test'] == result['test']
+    # The folder belongs to that fused run: a second one is refused.
+    with pytest.raises(FileExistsError, match='holds files of a previous'):
+        load('fuse_ease').main(['--run', out, '--output', fused_dir])
+    # --resume finds the grid finished and reports the same choice.
+    again = load('fuse_ease').main(['--run', out, '--output', fused_dir,
+                                    '--l2-weight', '50', '--weights', '0',
+                                    '0.5', '2', '--resume'])
+    assert again['selected'] == result['selected']
+    assert again['test'] == result['test']
+    with pytest.raises(FileNotFoundError, match='holds no config.yaml'):
+        load('fuse_ease').main(['--run', str(tmp_path), '--output',
+                                str(tmp_path / 'other')])

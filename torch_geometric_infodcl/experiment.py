@@ -5,7 +5,16 @@ configuration (:func:`torch_geometric_infodcl.options.resolve`)."""
 import inspect
 import os.path as osp
 import time
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Dict,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import torch
 from torch_geometric import seed_everything
@@ -18,7 +27,9 @@ from torch_geometric_infodcl.datasets import (
     InteractionFolder,
     RecommenderDataset,
 )
-from torch_geometric_infodcl.models import MODELS
+from torch_geometric_infodcl.metrics import full_rank_metrics
+from torch_geometric_infodcl.models import MODELS, EASEFusion
+from torch_geometric_infodcl.models.fusion import FUSION_GRID
 from torch_geometric_infodcl.models.protocol import GraphModel
 from torch_geometric_infodcl.options import (
     RESUME_FREE_OPTIONS,
@@ -26,8 +37,12 @@ from torch_geometric_infodcl.options import (
     resolve,
     split_config,
 )
-from torch_geometric_infodcl.run_folder import CHECKPOINT_FILE, CONFIG_FILE
-from torch_geometric_infodcl.train import edge_hash
+from torch_geometric_infodcl.run_folder import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    RunFolder,
+)
+from torch_geometric_infodcl.train import Trainer, edge_hash
 from torch_geometric_infodcl.transforms import SimilarityMetadata
 from torch_geometric_infodcl.typing import EDGE_TYPE
 
@@ -212,3 +227,45 @@ def load_run(run: str, root: Optional[str] = None,
     if isinstance(model, GraphModel):
         model.set_graph(edge_index)
     return FinishedRun(config, data, raw_dir, model, state)
+
+
+def fuse_with_ease(run: FinishedRun, l2_weight: float,
+                   weight: Union[float, Sequence[float]] = FUSION_GRID,
+                   run_folder: Optional[RunFolder] = None,
+                   resume: bool = False) -> Dict[str, Any]:
+    r"""Fuses the best-epoch scores of the finished :obj:`run` with those
+    of EASE (L2 weight :obj:`l2_weight`) fitted on the same training graph
+    (:class:`~torch_geometric_infodcl.models.EASEFusion`), chooses the
+    fusion weight among :obj:`weight` on validation with
+    :class:`~torch_geometric_infodcl.train.Trainer` (checkpointed into
+    :obj:`run_folder`, held by the caller, if given; continued there with
+    :obj:`resume`) and returns the
+    trainer's report with :obj:`selected` (the weights) and the run's own
+    :obj:`base_valid` / :obj:`base_test` metrics."""
+    edge_index = run.data[EDGE_TYPE].edge_index
+    with torch.no_grad():
+        # A model may hand out its parameters themselves (e.g. MF).
+        user_emb, item_emb = (emb.detach()
+                              for emb in run.model.embeddings(edge_index))
+    fusion = EASEFusion(run.data['user'].num_nodes,
+                        run.data['item'].num_nodes, user_emb, item_emb,
+                        weight=weight, l2_weight=l2_weight)
+    config = run.config
+    # Every candidate weight is scored: patience covers the whole grid.
+    train_config = TrainConfig(
+        patience=fusion.num_fits, ks=tuple(config['ks']),
+        eval_batch_size=config['eval_batch_size'], seed=config['seed'],
+        progress=False,
+        output_dir=None if run_folder is None else run_folder.path,
+        resume=resume)
+    result = Trainer(fusion, run.data, train_config,
+                     run_folder=run_folder).fit()
+    store = run.data[EDGE_TYPE]
+    base_test = full_rank_metrics(
+        user_emb.float(), item_emb.float(), store.test_edge_index,
+        exclude_edge_index=[edge_index, store.val_edge_index],
+        ks=tuple(config['ks']), batch_size=config['eval_batch_size'])
+    result.update(selected=fusion.selected(),
+                  base_valid=run.checkpoint['best_valid'],
+                  base_test=base_test)
+    return result
