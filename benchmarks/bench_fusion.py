@@ -26,7 +26,6 @@ holds no checkpoint (it is not committed) are reported and skipped.
 import json
 import os
 import os.path as osp
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -34,7 +33,11 @@ import torch
 
 import bench_final
 import common
-from torch_geometric_infodcl.experiment import fuse_with_ease, load_run
+from torch_geometric_infodcl.experiment import (
+    fuse_with_ease,
+    load_run,
+    script_main,
+)
 from torch_geometric_infodcl.options import read_config_file
 from torch_geometric_infodcl.run_folder import CHECKPOINT_FILE, RESULTS_FILE
 
@@ -203,8 +206,4 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (ValueError, OSError) as e:
-        print(f'error: {" ".join(str(e).split())}', file=sys.stderr)
-        sys.exit(2)
+    script_main(main)

@@ -17,12 +17,16 @@ weights, and the run's own :obj:`base_valid` / :obj:`base_test` metrics),
 :obj:`checkpoint.pt`.
 """
 import argparse
-import sys
 from typing import Any, Dict
 
 import torch
 
-from torch_geometric_infodcl.experiment import fuse_with_ease, load_run
+from torch_geometric_infodcl.experiment import (
+    add_run_arguments,
+    fuse_with_ease,
+    load_run,
+    script_main,
+)
 from torch_geometric_infodcl.models.fusion import FUSION_GRID
 from torch_geometric_infodcl.run_folder import RESULTS_FILE, RunFolder
 
@@ -31,8 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--run', required=True,
-                   help='the output folder of a finished run')
+    add_run_arguments(p)
     p.add_argument('--output', required=True,
                    help='a new folder for the fused run')
     p.add_argument('--l2-weight', type=float, default=500.0,
@@ -42,12 +45,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'in factors of two)')
     p.add_argument('--resume', action='store_true',
                    help='continue the fused run of --output')
-    p.add_argument('--root', default=None,
-                   help="dataset cache root (default: the run's)")
-    p.add_argument('--raw-dir', default=None,
-                   help="raw files folder (default: the run's)")
-    p.add_argument('--threads', type=int, default=None,
-                   help='torch CPU threads (default: torch decides)')
     return p.parse_args(argv)
 
 
@@ -75,8 +72,4 @@ def main(argv=None) -> Dict[str, Any]:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (ValueError, TypeError, OSError, RuntimeError) as e:
-        print(f'error: {" ".join(str(e).split())}', file=sys.stderr)
-        sys.exit(2)
+    script_main(main)

@@ -14,13 +14,16 @@ items are marked with :obj:`*`. Examples::
 """
 import argparse
 import os.path as osp
-import sys
 from typing import Any, Dict, List, Optional
 
 import torch
 
 from torch_geometric_infodcl.datasets.logs import read_movielens_movies
-from torch_geometric_infodcl.experiment import load_run
+from torch_geometric_infodcl.experiment import (
+    add_run_arguments,
+    load_run,
+    script_main,
+)
 from torch_geometric_infodcl.typing import EDGE_TYPE
 
 TITLE_FILES = ('movies.dat', osp.join('raw', 'movies.dat'),
@@ -31,20 +34,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--run', required=True,
-                   help='the output folder of a finished run')
+    add_run_arguments(p)
     p.add_argument('--user', type=int, required=True,
                    help='the user id (0-based, as in the dataset)')
     p.add_argument('--k', type=int, default=10,
                    help='number of recommendations (default: 10)')
     p.add_argument('--show', type=int, default=10,
                    help='interacted items to print (default: 10)')
-    p.add_argument('--root', default=None,
-                   help="dataset cache root (default: the run's)")
-    p.add_argument('--raw-dir', default=None,
-                   help="raw files folder (default: the run's)")
-    p.add_argument('--threads', type=int, default=None,
-                   help='torch CPU threads (default: torch decides)')
     args = p.parse_args(argv)
     if args.k <= 0 or args.show < 0:
         p.error(f'--k must be positive and --show >= 0 (got {args.k}, '
@@ -149,8 +145,4 @@ def main(argv=None) -> Dict[str, Any]:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (ValueError, OSError) as e:
-        print(f'error: {" ".join(str(e).split())}', file=sys.stderr)
-        sys.exit(2)
+    script_main(main)

@@ -2,11 +2,14 @@ r"""Glue shared by :obj:`examples/train_infodcl.py`,
 :obj:`examples/recommend.py` and the benchmarks: load a dataset, build its
 metadata channels and construct a registered model for it from a resolved
 configuration (:func:`torch_geometric_infodcl.options.resolve`)."""
+import argparse
 import inspect
 import os.path as osp
+import sys
 import time
 from typing import (
     Any,
+    Callable,
     Dict,
     Mapping,
     NamedTuple,
@@ -41,6 +44,7 @@ from torch_geometric_infodcl.run_folder import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     RunFolder,
+    RunFolderBusyError,
 )
 from torch_geometric_infodcl.train import Trainer, edge_hash
 from torch_geometric_infodcl.transforms import SimilarityMetadata
@@ -175,6 +179,36 @@ def run_identity(config: Mapping[str, Any],
     }
     identity['metadata_base_used'] = info.get('metadata_base')
     return identity
+
+
+# What a script reports as one line instead of a traceback: bad values,
+# missing or foreign files, a folder in use.
+SCRIPT_ERRORS = (ValueError, TypeError, OSError, RunFolderBusyError)
+
+
+def script_main(main: Callable[[], Any]) -> None:
+    r"""Runs a script's :obj:`main`; an expected failure
+    (:data:`SCRIPT_ERRORS`) prints one :obj:`error: ...` line and exits with
+    status 2."""
+    try:
+        main()
+    except SCRIPT_ERRORS as error:
+        print(f'error: {" ".join(str(error).split())}', file=sys.stderr)
+        sys.exit(2)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    r"""Adds the flags of a script that reads a finished run (see
+    :func:`load_run`): :obj:`--run`, :obj:`--root`, :obj:`--raw-dir` and
+    :obj:`--threads`."""
+    parser.add_argument('--run', required=True,
+                        help='the output folder of a finished run')
+    parser.add_argument('--root', default=None,
+                        help="dataset cache root (default: the run's)")
+    parser.add_argument('--raw-dir', default=None,
+                        help="raw files folder (default: the run's)")
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch CPU threads (default: torch decides)')
 
 
 class FinishedRun(NamedTuple):

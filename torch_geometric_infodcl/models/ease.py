@@ -4,6 +4,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from torch_geometric_infodcl.models.protocol import check_fit_index
 from torch_geometric_infodcl.utils.checks import (
     check_edge_index,
     check_float,
@@ -129,10 +130,7 @@ class EASE(torch.nn.Module):
         r"""Fits :math:`\mathbf{B}` in closed form to the (user, item)
         training :obj:`edge_index` with the candidate L2 weight
         :obj:`l2_weight[index]`."""
-        if isinstance(index, bool) or not isinstance(index, int) or \
-                not 0 <= index < self.num_fits:
-            raise ValueError(f"'index' must be an int in 0..{self.num_fits - 1}"
-                             f" (one per candidate L2 weight; got {index!r})")
+        check_fit_index(index, self.num_fits, 'candidate L2 weight')
         l2_weight = self.l2_weights[index]
         gram = self.gram(edge_index).clone()
         gram.diagonal().add_(l2_weight)

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 
 from torch_geometric_infodcl.models.ease import EASE
+from torch_geometric_infodcl.models.protocol import check_fit_index
 from torch_geometric_infodcl.utils.checks import (
     check_finite,
     check_float,
@@ -129,10 +130,7 @@ class EASEFusion(torch.nn.Module):
     def fit(self, edge_index: Tensor, index: int = 0) -> None:
         r"""Fits EASE to the (user, item) training :obj:`edge_index` (once)
         and takes the candidate weight :obj:`weight[index]`."""
-        if isinstance(index, bool) or not isinstance(index, int) or \
-                not 0 <= index < self.num_fits:
-            raise ValueError(f"'index' must be an int in 0..{self.num_fits - 1}"
-                             f" (one per candidate weight; got {index!r})")
+        check_fit_index(index, self.num_fits, 'candidate weight')
         if bool(torch.isnan(self.rms).any()):
             self.ease.fit(edge_index)
             x = self.ease.interaction_matrix(edge_index)

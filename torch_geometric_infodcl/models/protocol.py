@@ -81,6 +81,17 @@ class ClosedFormModel(Protocol):
         ...
 
 
+def check_fit_index(index: Any, num_fits: int, candidate: str) -> int:
+    r"""Checks the :obj:`index` of a closed-form model's candidate fit
+    (one per :obj:`candidate`, *e.g.* "candidate L2 weight") and returns
+    it."""
+    if isinstance(index, bool) or not isinstance(index, int) or \
+            not 0 <= index < num_fits:
+        raise ValueError(f"'index' must be an int in 0..{num_fits - 1} (one "
+                         f"per {candidate}; got {index!r})")
+    return index
+
+
 def missing_methods(model: Any, protocol: type) -> List[str]:
     r"""Returns the methods of :obj:`protocol` that :obj:`model` lacks."""
     methods = [name for name, value in vars(protocol).items()
