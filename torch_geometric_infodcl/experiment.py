@@ -273,9 +273,9 @@ def fuse_with_ease(run: FinishedRun, l2_weight: float,
     fusion weight among :obj:`weight` on validation with
     :class:`~torch_geometric_infodcl.train.Trainer` (checkpointed into
     :obj:`run_folder`, held by the caller, if given; continued there with
-    :obj:`resume`) and returns the
-    trainer's report with :obj:`selected` (the weights) and the run's own
-    :obj:`base_valid` / :obj:`base_test` metrics."""
+    :obj:`resume`), monitoring the run's own validation metric, and returns
+    the trainer's report with :obj:`selected` (the weights) and the run's
+    own :obj:`base_valid` / :obj:`base_test` metrics."""
     edge_index = run.data[EDGE_TYPE].edge_index
     with torch.no_grad():
         # A model may hand out its parameters themselves (e.g. MF).
@@ -287,9 +287,9 @@ def fuse_with_ease(run: FinishedRun, l2_weight: float,
     config = run.config
     # Every candidate weight is scored: patience covers the whole grid.
     train_config = TrainConfig(
-        patience=fusion.num_fits, ks=tuple(config['ks']),
-        eval_batch_size=config['eval_batch_size'], seed=config['seed'],
-        progress=False,
+        patience=fusion.num_fits, monitor=config['monitor'],
+        ks=tuple(config['ks']), eval_batch_size=config['eval_batch_size'],
+        seed=config['seed'], progress=False,
         output_dir=None if run_folder is None else run_folder.path,
         resume=resume)
     result = Trainer(fusion, run.data, train_config,
