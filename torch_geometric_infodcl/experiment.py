@@ -276,7 +276,8 @@ def fuse_with_ease(run: FinishedRun, l2_weight: float,
     :obj:`resume`), monitoring the run's own validation metric, and returns
     the trainer's report with :obj:`selected` (the weights) and the run's
     own :obj:`base_valid` / :obj:`base_test` metrics."""
-    edge_index = run.data[EDGE_TYPE].edge_index
+    store = run.data[EDGE_TYPE]
+    edge_index = store.edge_index
     with torch.no_grad():
         # A model may hand out its parameters themselves (e.g. MF).
         user_emb, item_emb = (emb.detach()
@@ -294,7 +295,6 @@ def fuse_with_ease(run: FinishedRun, l2_weight: float,
         resume=resume)
     result = Trainer(fusion, run.data, train_config,
                      run_folder=run_folder).fit()
-    store = run.data[EDGE_TYPE]
     base_test = full_rank_metrics(
         user_emb.float(), item_emb.float(), store.test_edge_index,
         exclude_edge_index=[edge_index, store.val_edge_index],

@@ -7,6 +7,7 @@ from torch_geometric_infodcl.utils.checks import (
     check_embedding,
     check_finite,
     check_float,
+    check_float_candidates,
     check_ids,
     check_index_tensor,
     check_int,
@@ -118,3 +119,15 @@ def test_edge_index_errors_name_the_column():
                        r"\[2, num_edges\] \(got \(3, 2\)\)"):
         check_edge_index(torch.zeros(3, 2, dtype=torch.long), 3, 7)
     check_edge_index(torch.empty(2, 0, dtype=torch.long), 3, 7)
+
+
+def test_check_float_candidates():
+    assert check_float_candidates(2, 'w') == (2.0, )
+    assert check_float_candidates([0, 0.5], 'w') == (0.0, 0.5)
+    assert check_float_candidates((1.0, ), 'l2', positive=True) == (1.0, )
+    with pytest.raises(ValueError, match="'w' holds no value"):
+        check_float_candidates([], 'w')
+    with pytest.raises(ValueError, match="'l2' must be a positive"):
+        check_float_candidates([1.0, 0.0], 'l2', positive=True)
+    with pytest.raises(TypeError, match="'w' must be a float"):
+        check_float_candidates(['1'], 'w')

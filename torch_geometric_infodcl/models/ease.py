@@ -7,7 +7,7 @@ from torch import Tensor
 from torch_geometric_infodcl.models.protocol import check_fit_index
 from torch_geometric_infodcl.utils.checks import (
     check_edge_index,
-    check_float,
+    check_float_candidates,
     check_int,
 )
 from torch_geometric_infodcl.utils.sparse import (
@@ -20,17 +20,6 @@ from torch_geometric_infodcl.utils.sparse import (
 # lambda between 200 and 1000 on ML-20M, Netflix and MSD).
 EASE_L2_GRID = (10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
                 5000.0)
-
-
-def _check_l2_weights(l2_weight: Union[float, Sequence[float]]
-                      ) -> Tuple[float, ...]:
-    weights = (tuple(l2_weight) if isinstance(l2_weight, (list, tuple))
-               else (l2_weight, ))
-    if len(weights) == 0:
-        raise ValueError("'l2_weight' holds no value")
-    # lambda > 0 keeps X^T X + lambda I invertible.
-    return tuple(check_float(value, 'l2_weight', positive=True)
-                 for value in weights)
 
 
 class EASE(torch.nn.Module):
@@ -81,7 +70,9 @@ class EASE(torch.nn.Module):
         super().__init__()
         self.num_users = check_int(num_users, 'num_users')
         self.num_items = check_int(num_items, 'num_items')
-        self.l2_weights = _check_l2_weights(l2_weight)
+        # lambda > 0 keeps X^T X + lambda I invertible.
+        self.l2_weights = check_float_candidates(l2_weight, 'l2_weight',
+                                                 positive=True)
         # B and the lambda it was fitted with travel with the state_dict, so
         # the best fit is kept and restored like the best epoch of a model.
         self.register_buffer('item_weight', torch.zeros(num_items,

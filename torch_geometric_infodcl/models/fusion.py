@@ -9,6 +9,7 @@ from torch_geometric_infodcl.models.protocol import check_fit_index
 from torch_geometric_infodcl.utils.checks import (
     check_finite,
     check_float,
+    check_float_candidates,
     check_floating,
     check_int,
     check_tensor,
@@ -17,15 +18,6 @@ from torch_geometric_infodcl.utils.checks import (
 # Candidate fusion weights, in units of the two scores' root mean squares:
 # 0 (the trained model alone) and factors of two from 1/64 to 8.
 FUSION_GRID = (0.0, ) + tuple(2.0**k for k in range(-6, 4))
-
-
-def _check_weights(weight: Union[float, Sequence[float]]
-                   ) -> Tuple[float, ...]:
-    weights = (tuple(weight) if isinstance(weight, (list, tuple))
-               else (weight, ))
-    if len(weights) == 0:
-        raise ValueError("'weight' holds no value")
-    return tuple(check_float(value, 'weight') for value in weights)
 
 
 def score_rms(user_emb: Tensor, item_emb: Tensor) -> float:
@@ -103,7 +95,7 @@ class EASEFusion(torch.nn.Module):
             raise ValueError(f"'user_emb' and 'item_emb' must have the same "
                              f"width (got {user_emb.size(1)} and "
                              f"{item_emb.size(1)})")
-        self.weights = _check_weights(weight)
+        self.weights = check_float_candidates(weight, 'weight')
         self.ease = EASE(num_users, num_items,
                          l2_weight=check_float(l2_weight, 'l2_weight',
                                                positive=True))

@@ -3,6 +3,7 @@ r"""Shared tools: input checks (:mod:`.checks`) and the sparse toolbox
 from .checks import (
     check_int,
     check_float,
+    check_float_candidates,
     check_tensor,
     check_shape,
     check_non_empty,
@@ -32,6 +33,7 @@ from .sparse import (
 __all__ = [
     'check_int',
     'check_float',
+    'check_float_candidates',
     'check_tensor',
     'check_shape',
     'check_non_empty',

@@ -12,7 +12,7 @@ or id). Checks that pass return nothing, or the checked value where noted.
 """
 import math
 import numbers
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -66,6 +66,18 @@ def check_float(value, name: str, positive: bool = False) -> float:
                  'finite and >= 0')
         raise ValueError(f"'{name}' must be {bound} (got {value})")
     return float(value)
+
+
+def check_float_candidates(value, name: str,
+                           positive: bool = False) -> Tuple[float, ...]:
+    r"""Checks a float or a non-empty list / tuple of floats (candidates
+    tried in turn, such as a grid selected on validation) with
+    :func:`check_float` and returns them as a tuple."""
+    values = (tuple(value) if isinstance(value, (list, tuple))
+              else (value, ))
+    if len(values) == 0:
+        raise ValueError(f"'{name}' holds no value")
+    return tuple(check_float(v, name, positive=positive) for v in values)
 
 
 def check_tensor(x, name: str, ndim: Optional[int] = None) -> Tensor:
